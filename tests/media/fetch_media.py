@@ -156,7 +156,7 @@ def _extract(wheel: Path, item: WheelMember, out: Path) -> None:
 def _planes(frame: VideoFrame) -> list[np.ndarray]:
     """The Y, U, V planes of a yuv420p frame, without line padding."""
     return [
-        np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width]
+        np.frombuffer(memoryview(p), np.uint8).reshape(p.height, p.line_size)[:, : p.width]
         for p in frame.planes
     ]
 
@@ -184,9 +184,11 @@ def _make_clips(demo: Path, out_dir: Path) -> None:
     mp4_tmp = out_dir / f".{MP4_NAME}.{os.getpid()}.tmp"
     y4m_tmp = out_dir / f".{Y4M_NAME}.{os.getpid()}.tmp"
     y4m_w, y4m_h = Y4M_SIZE
-    with av.open(str(demo)) as src, av.open(
-        str(mp4_tmp), "w", format="mp4", options={"movflags": "+faststart"}
-    ) as dst, y4m_tmp.open("wb") as y4m:
+    with (
+        av.open(str(demo)) as src,
+        av.open(str(mp4_tmp), "w", format="mp4", options={"movflags": "+faststart"}) as dst,
+        y4m_tmp.open("wb") as y4m,
+    ):
         in_stream = src.streams.video[0]
         if in_stream.average_rate != FPS:
             raise RuntimeError(f"{demo} is {in_stream.average_rate} fps, expected {FPS}")
@@ -310,13 +312,13 @@ def ensure_media() -> Path:
                 if not check(CACHE_DIR / name):
                     raise RuntimeError(f"{CACHE_DIR / name} failed its check after writing")
             _write_atomic(CACHE_DIR / RECIPE_NAME, json.dumps(RECIPE, indent=2).encode())
-            log.info("wrote %s, %s (demo.mp4 frames %d..%d)", MP4_NAME, Y4M_NAME,
-                     START_FRAME, START_FRAME + N_FRAMES - 1)  # fmt: skip
+            last = START_FRAME + N_FRAMES - 1
+            log.info("wrote %s, %s (demo.mp4 frames %d..%d)", MP4_NAME, Y4M_NAME, START_FRAME, last)
     return CACHE_DIR
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     started = time.monotonic()
     cache = ensure_media()
     for name in [*PHOTOS, MP4_NAME, Y4M_NAME]:

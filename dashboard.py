@@ -1,0 +1,49 @@
+"""PoseScope: the entry point. Navigation, and the home page."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from analysis.models import COMPLEXITIES, REBUILD_COMMAND, bundle_path, bundle_status
+
+
+def home() -> None:
+    st.title("PoseScope")
+    st.markdown(
+        "Human pose analysis on your own machine. Drop in a photo, a training video or switch on your webcam "
+        "and see the skeleton, joint angles, landmark tables and a 3D view, in seconds.")
+    image, video, webcam = st.columns(3)
+    with image.container(border=True):
+        st.page_link(IMAGE_PAGE, label="**Image**", icon="🖼️")
+        st.caption("One or several photos: skeleton, 33 landmarks, joint and segment angles, 3D skeleton, "
+                   "PNG, CSV and JSON downloads.")
+    with video.container(border=True):
+        st.markdown("🎞️ **Video**")
+        st.caption("Training videos: skeleton on every frame, angle curves over time, exports. Coming next.")
+    with webcam.container(border=True):
+        st.markdown("📷 **Webcam**")
+        st.caption("Live skeleton and angles from your camera over WebRTC. Coming next.")
+
+    st.subheader("Models")
+    rows = []
+    for complexity in COMPLEXITIES:
+        problem = bundle_status(complexity)
+        size = f"{bundle_path(complexity).stat().st_size / 1e6:.1f} MB" if problem is None else "—"
+        rows.append({"model": complexity, "bundle": bundle_path(complexity).name, "size": size,
+                     "status": "ready" if problem is None else problem})
+    st.dataframe(rows, hide_index=True)
+    if any(row["status"] != "ready" for row in rows):
+        st.warning(f"Rebuild the model bundles with `{REBUILD_COMMAND}`.")
+
+    st.subheader("Privacy")
+    st.markdown(
+        "Everything runs locally. Photos, videos and camera frames are analysed in this process and never "
+        "leave this machine; the app makes no network calls of its own and sends no usage statistics. "
+        "Uploads are kept in memory and temporary files are removed when the analysis ends.")
+
+
+IMAGE_PAGE = st.Page("pages/image.py", title="Image", icon="🖼️", url_path="image")
+
+st.set_page_config(page_title="PoseScope", page_icon="🦴", layout="wide")
+navigation = st.navigation([st.Page(home, title="Home", icon="🏠", default=True), IMAGE_PAGE])
+navigation.run()

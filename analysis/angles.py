@@ -104,8 +104,10 @@ _BY_KIND = {kind: _indices(kind) for kind in ("joint", "from_vertical", "segment
 
 def _angle_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Unsigned angle in degrees between vectors on the last axis; NaN if either has no length."""
-    cross = np.cross(u, v)
-    cross_norm = np.abs(cross) if u.shape[-1] == 2 else np.linalg.norm(cross, axis=-1)
+    if u.shape[-1] == 2:
+        cross_norm = np.abs(u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0])
+    else:
+        cross_norm = np.linalg.norm(np.cross(u, v), axis=-1)
     degrees = np.degrees(np.arctan2(cross_norm, np.sum(u * v, axis=-1)))
     zero = (np.linalg.norm(u, axis=-1) == 0) | (np.linalg.norm(v, axis=-1) == 0)
     return np.where(zero, np.nan, degrees)
@@ -140,7 +142,7 @@ def compute_angles(points: np.ndarray, visibility: np.ndarray,
     columns, idx = _BY_KIND["segment"]
     d = named[..., idx[:, 1], :] - named[..., idx[:, 0], :]
     horizontal = d[..., 0] if dims == 2 else np.hypot(d[..., 0], d[..., 2])
-    values = np.degrees(np.arctan2(-d[..., 1], horizontal))
+    values = np.degrees(np.arctan2(0.0 - d[..., 1], horizontal))  # 0.0 - y: no -0.0, so level is 180°, not -180°
     values = np.where(np.linalg.norm(d, axis=-1) == 0, np.nan, values)
     out[..., columns] = np.where(visible[..., idx].all(-1), values, np.nan)
     return out.astype(np.float32)

@@ -8,6 +8,7 @@ stays missing: nothing here invents data except `interpolate_gaps`, within the l
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,7 +27,7 @@ HEIGHT_PER_NOSE_TO_HEEL = 1 / 0.90
 def _columns(series: np.ndarray) -> np.ndarray:
     """The series as float64 (frames, K), one column per element, so one code path fits every shape."""
     values = np.asarray(series, np.float64)
-    return values.reshape(len(values), -1)
+    return values.reshape(len(values), math.prod(values.shape[1:]))
 
 
 def _previous_valid(valid: np.ndarray) -> np.ndarray:
@@ -89,7 +90,7 @@ def butterworth_lowpass(series: np.ndarray, times_s: np.ndarray, cutoff_hz: floa
     if len(t) < 2:
         return values.copy()
     fs = 1.0 / np.median(np.diff(t))
-    if cutoff_hz >= fs / 2:
+    if cutoff_hz >= fs / 2 or np.isclose(cutoff_hz, fs / 2):  # isclose: fs carries rounding
         return values.copy()
     sos = butter(order, cutoff_hz, fs=fs, output="sos")
     padlen = 3 * (2 * len(sos) + 1)
@@ -112,7 +113,7 @@ def butterworth_lowpass(series: np.ndarray, times_s: np.ndarray, cutoff_hz: floa
     return out.reshape(values.shape)
 
 
-def _smoothing_factor(cutoff_hz: np.ndarray | float, te_s: np.ndarray) -> np.ndarray:
+def _smoothing_factor(cutoff_hz: np.ndarray | float, te_s: float) -> np.ndarray | float:
     """Exponential smoothing factor of a first-order low-pass at cutoff_hz over te_s seconds."""
     tau = 1.0 / (2 * np.pi * cutoff_hz)
     return 1.0 / (1.0 + tau / te_s)
@@ -135,7 +136,6 @@ class OneEuroFilter:
     d_cutoff: float = 1.0
     _x: np.ndarray = field(init=False, repr=False, default_factory=lambda: np.empty(0))
     _dx: np.ndarray = field(init=False, repr=False, default_factory=lambda: np.empty(0))
-    _t: np.ndarray = field(init=False, repr=False, default_factory=lambda: np.empty(0))
     _last_t: float = field(init=False, repr=False, default=-np.inf)
 
     def __call__(self, value: np.ndarray, t_s: float) -> np.ndarray:
@@ -143,16 +143,16 @@ class OneEuroFilter:
         if t_s <= self._last_t:
             raise ValueError(f"timestamps must increase: {t_s} s after {self._last_t} s")
         if x.shape != self._x.shape:
-            self._x, self._dx, self._t = np.full(x.shape, np.nan), np.zeros(x.shape), np.full(x.shape, np.nan)
+            self._x, self._dx = np.full(x.shape, np.nan), np.zeros(x.shape)
+        # Every element with history was valid on the previous call, so one interval serves all.
+        te = t_s - self._last_t
         self._last_t = t_s
-        te = t_s - self._t  # NaN where an element starts afresh
         dx = self._dx + _smoothing_factor(self.d_cutoff, te) * ((x - self._x) / te - self._dx)
         cutoff = self.min_cutoff + self.beta * np.abs(dx)
         smoothed = self._x + _smoothing_factor(cutoff, te) * (x - self._x)
         fresh = np.isnan(self._x)
         self._x = np.where(fresh, x, smoothed)
         self._dx = np.where(fresh, 0.0, dx)
-        self._t = np.where(np.isnan(x), np.nan, t_s)
         return self._x.copy()
 
 
@@ -180,7 +180,7 @@ def unwrap_degrees(series: np.ndarray) -> np.ndarray:
     # Carry the last valid angle through gaps (and the first one back over leading NaN), so that
     # np.unwrap sees no NaN in a column that has any valid sample.
     source = _previous_valid(valid)
-    source = np.where(source < 0, np.argmax(valid, axis=0), source)
+    source = np.minimum(np.where(source < 0, _next_valid(valid), source), len(flat) - 1)
     carried = np.take_along_axis(flat, source, axis=0)
     unwrapped = np.where(valid, np.unwrap(carried, period=360.0, axis=0), np.nan)
     return unwrapped.reshape(values.shape)

@@ -9,6 +9,7 @@ timestamps, so the same inputs always give the same bytes (checked against model
 
     python models/build_models.py            # download sources, build, verify
     python models/build_models.py --check    # only verify the bundles present
+    python models/build_models.py --out DIR  # build elsewhere, e.g. to prove the build reproducible
 """
 
 from __future__ import annotations
@@ -177,7 +178,8 @@ def read_checksums() -> dict[str, str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="only verify the bundles in models/")
+    parser.add_argument("--check", action="store_true", help="only verify the bundles, do not build")
+    parser.add_argument("--out", type=Path, default=MODELS_DIR, help="where the bundles go (default: models/)")
     parser.add_argument("--write-checksums", action="store_true",
                         help="record the built bundles' sha256 in models/SHA256SUMS (after a deliberate change)")
     args = parser.parse_args()
@@ -186,17 +188,17 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="posescope-models-") as workdir:
             bundles = build(fetch_sources(Path(workdir)))
         for name, data in bundles.items():
-            (MODELS_DIR / name).write_bytes(data)
+            (args.out / name).write_bytes(data)
             print(f"built {name}  {len(data) / 1e6:.1f} MB  sha256 {sha256(data)}")
         if args.write_checksums:
             CHECKSUMS_FILE.write_text("".join(f"{sha256(d)}  {n}\n" for n, d in bundles.items()))
 
     bad = [name for name, digest in read_checksums().items()
-           if not (MODELS_DIR / name).is_file() or sha256((MODELS_DIR / name).read_bytes()) != digest]
+           if not (args.out / name).is_file() or sha256((args.out / name).read_bytes()) != digest]
     if bad:
         print(f"checksum mismatch or missing: {', '.join(bad)}", file=sys.stderr)
         return 1
-    print("all bundles match models/SHA256SUMS")
+    print(f"all bundles in {args.out} match models/SHA256SUMS")
     return 0
 
 

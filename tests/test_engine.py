@@ -119,3 +119,16 @@ def test_a_corrupt_bundle_is_caught_before_mediapipe_reads_it(models_copy: Path)
 def test_the_bundles_in_the_repository_match_their_checksums() -> None:
     for complexity in models.COMPLEXITIES:
         assert models.bundle_status(complexity) is None
+
+
+@pytest.mark.network
+def test_the_bundles_rebuild_byte_for_byte_from_the_registries(tmp_path: Path) -> None:
+    """The build script, run from scratch, reproduces the committed bundles exactly (needs PyPI and npm)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(models.MODELS_DIR / "build_models.py"), "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.glob("*.task")) == sorted(
+        models.bundle_path(c).name for c in models.COMPLEXITIES)

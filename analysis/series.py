@@ -1,0 +1,194 @@
+"""A whole clip's poses over time, and what is derived from them: smoothing, angles, speeds, quality.
+
+A PoseSeries is what the Video page, the CLI, the exports and a webcam recording all share.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from analysis.angles import DEFAULT_VISIBILITY_THRESHOLD, compute_angles
+from analysis.engine import FramePose
+from analysis.filters import (
+    angular_velocity,
+    butterworth_lowpass,
+    interpolate_gaps,
+    metres_per_pixel,
+    speed,
+    unwrap_degrees,
+)
+from analysis.landmarks import INDEX, LANDMARK_COUNT, VISIBILITY, X, Y
+
+_HIPS = [INDEX["left_hip"], INDEX["right_hip"]]
+
+
+@dataclass(frozen=True)
+class PoseSeries:
+    """Poses of up to `people` people in every analysed frame.
+
+    times_s: (frames,) float64, each frame's own time from the start of the video.
+    frame_index: (frames,) int64, the frame's number in the source video.
+    landmarks: (frames, people, 33, 5) float32 normalised x, y, z, visibility, presence; NaN where that
+        person was not found in that frame.
+    world: (frames, people, 33, 3) float32 metres, origin between the hips; NaN likewise.
+    width, height: the analysed frames' size in pixels (after rotation).
+    """
+
+    times_s: np.ndarray
+    frame_index: np.ndarray
+    landmarks: np.ndarray
+    world: np.ndarray
+    width: int
+    height: int
+
+    @property
+    def frames(self) -> int:
+        return len(self.times_s)
+
+    @property
+    def people(self) -> int:
+        return self.landmarks.shape[1]
+
+    @property
+    def pixels(self) -> np.ndarray:
+        """(frames, people, 33, 2) image coordinates in pixels."""
+        return self.landmarks[..., [X, Y]] * np.array([self.width, self.height], np.float32)
+
+    @property
+    def visibility(self) -> np.ndarray:
+        return self.landmarks[..., VISIBILITY]
+
+    @property
+    def present(self) -> np.ndarray:
+        """(frames, people) bool: the person was found in that frame."""
+        return ~np.isnan(self.landmarks[..., 0]).all(axis=-1)
+
+    def frame(self, i: int) -> FramePose:
+        """Frame i as a FramePose of the people present in it, for drawing and tables."""
+        here = self.present[i]
+        return FramePose(self.landmarks[i, here], self.world[i, here], self.width, self.height)
+
+    def to_npz(self) -> bytes:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, times_s=self.times_s, frame_index=self.frame_index, landmarks=self.landmarks,
+                            world=self.world, size=np.array([self.width, self.height]))
+        return buffer.getvalue()
+
+    @classmethod
+    def from_npz(cls, data: bytes) -> PoseSeries:
+        with np.load(io.BytesIO(data)) as saved:
+            width, height = (int(v) for v in saved["size"])
+            return cls(saved["times_s"], saved["frame_index"], saved["landmarks"], saved["world"], width, height)
+
+
+class SeriesBuilder:
+    """Collects FramePoses frame by frame and keeps each person in the same slot across frames.
+
+    MediaPipe does not promise the order of people between frames, so each frame's people are
+    matched to slots by hip centre (SciPy's optimal assignment). A move larger than MAX_STEP (a
+    fraction of the frame) is no match: that person takes a free slot instead of a neighbour's.
+    A slot not seen for FORGET_S seconds is free again.
+    """
+
+    MAX_STEP = 0.15
+    FORGET_S = 1.0
+
+    def __init__(self, max_people: int, width: int, height: int) -> None:
+        self.max_people, self.width, self.height = max_people, width, height
+        self._times: list[float] = []
+        self._indices: list[int] = []
+        self._landmarks: list[np.ndarray] = []
+        self._world: list[np.ndarray] = []
+        self._last_centres = np.full((max_people, 2), np.nan)
+        self._last_seen_s = np.full(max_people, -np.inf)
+
+    def add(self, frame_index: int, time_s: float, pose: FramePose) -> None:
+        landmarks = np.full((self.max_people, LANDMARK_COUNT, 5), np.nan, np.float32)
+        world = np.full((self.max_people, LANDMARK_COUNT, 3), np.nan, np.float32)
+        slots = self._slots(pose, time_s)
+        landmarks[slots] = pose.landmarks[: len(slots)]
+        world[slots] = pose.world[: len(slots)]
+        self._times.append(time_s)
+        self._indices.append(frame_index)
+        self._landmarks.append(landmarks)
+        self._world.append(world)
+
+    def _slots(self, pose: FramePose, time_s: float) -> np.ndarray:
+        centres = pose.landmarks[: self.max_people, _HIPS, :2].mean(axis=1)
+        self._last_centres[time_s - self._last_seen_s > self.FORGET_S] = np.nan
+        distance = np.linalg.norm(centres[:, None] - self._last_centres[None], axis=-1)
+        # A near slot costs its distance; a far or free one costs the same fixed price.
+        cost = np.where(distance <= self.MAX_STEP, distance, self.MAX_STEP * 2)
+        rows, slots = linear_sum_assignment(cost)
+        ordered = slots[np.argsort(rows)]
+        self._last_centres[ordered] = centres
+        self._last_seen_s[ordered] = time_s
+        return ordered
+
+    def build(self) -> PoseSeries:
+        empty = (0, self.max_people, LANDMARK_COUNT)
+        return PoseSeries(
+            np.array(self._times, np.float64), np.array(self._indices, np.int64),
+            np.stack(self._landmarks) if self._landmarks else np.zeros((*empty, 5), np.float32),
+            np.stack(self._world) if self._world else np.zeros((*empty, 3), np.float32),
+            self.width, self.height)
+
+
+@dataclass(frozen=True)
+class Smoothing:
+    """How a series is cleaned: gaps up to max_gap_s are interpolated, then a zero-phase Butterworth
+    low-pass at cutoff_hz (None: no filter). Landmarks below `threshold` visibility count as gaps."""
+
+    cutoff_hz: float | None = 6.0
+    max_gap_s: float = 0.25
+    threshold: float = DEFAULT_VISIBILITY_THRESHOLD
+
+
+@dataclass(frozen=True)
+class Kinematics:
+    """Angles and speeds of a series, raw and smoothed, ready to chart and export.
+
+    angles_*: (frames, people, len(ANGLES)) degrees, unwrapped over time. interpolated: (frames, people,
+    33) bool, where a landmark was filled in. speed_px / speed_m: (frames, people, 33) px/s and m/s
+    (m/s only with a height for calibration, else None). angular_velocity: deg/s of the smoothed angles.
+    """
+
+    angles_2d_raw: np.ndarray
+    angles_2d: np.ndarray
+    angles_3d: np.ndarray
+    interpolated: np.ndarray
+    speed_px: np.ndarray
+    speed_m: np.ndarray | None
+    angular_velocity: np.ndarray
+
+
+def clean(series: PoseSeries, smoothing: Smoothing) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pixels, world, interpolated): hidden landmarks removed, short gaps filled, then low-pass filtered."""
+    hidden = ~(series.visibility >= smoothing.threshold)
+    pixels = np.where(hidden[..., None], np.nan, series.pixels)
+    world = np.where(hidden[..., None], np.nan, series.world)
+    pixels, filled = interpolate_gaps(pixels, series.times_s, smoothing.max_gap_s)
+    world, _ = interpolate_gaps(world, series.times_s, smoothing.max_gap_s)
+    if smoothing.cutoff_hz is not None and series.frames > 1:
+        pixels = butterworth_lowpass(pixels, series.times_s, smoothing.cutoff_hz)
+        world = butterworth_lowpass(world, series.times_s, smoothing.cutoff_hz)
+    return pixels, world, filled.any(axis=-1)
+
+
+def kinematics(series: PoseSeries, smoothing: Smoothing, height_m: float | None = None) -> Kinematics:
+    pixels, world, interpolated = clean(series, smoothing)
+    known = np.isfinite(pixels[..., 0]).astype(np.float32)
+    raw = compute_angles(series.pixels, series.visibility, smoothing.threshold)
+    angles_2d = unwrap_degrees(compute_angles(pixels, known, 0.5))
+    angles_3d = unwrap_degrees(compute_angles(world, known, 0.5))
+    speed_px = speed(pixels, series.times_s)
+    speed_m = None
+    if height_m:
+        scale = metres_per_pixel(series.pixels, series.visibility, height_m, smoothing.threshold)
+        speed_m = speed_px * scale[None, :, None]
+    return Kinematics(unwrap_degrees(raw), angles_2d, angles_3d, interpolated, speed_px, speed_m,
+                      angular_velocity(angles_2d, series.times_s))

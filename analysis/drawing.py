@@ -25,9 +25,10 @@ def _scale(width: int, height: int) -> float:
 
 
 def draw_pose(frame: np.ndarray, pose: FramePose, threshold: float = DEFAULT_VISIBILITY_THRESHOLD) -> np.ndarray:
-    """A copy of `frame` with every person's skeleton drawn on it."""
+    """A copy of `frame` with every person's skeleton drawn on it; `frame` may be a resized copy of the
+    image the pose was found in (a preview), the skeleton is scaled to it."""
     out = np.ascontiguousarray(frame).copy()
-    size = _scale(pose.width, pose.height)
+    size = _scale(out.shape[1], out.shape[0])
     thickness, radius = max(1, round(size)), max(2, round(1.2 * size))
     scale = np.array([out.shape[1] / pose.width, out.shape[0] / pose.height], np.float32)
     for xy, visible in zip(pose.pixels * scale, pose.visibility >= threshold):

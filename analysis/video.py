@@ -27,8 +27,10 @@ from analysis.video_io import PathLike, VideoError, VideoInfo, VideoWriter, prob
 class ClipOptions:
     """Which part of the video to analyse and how to render it.
 
-    analysis_max_side: frames are shrunk to this before pose estimation; MediaPipe works on 256-pixel
-        crops anyway, so 1280 loses nothing measurable and saves time on 4K video.
+    analysis_max_side: frames are shrunk to this before pose estimation. MediaPipe looks at the person
+        through a 256-pixel crop anyway, but its own handling of a large frame costs more than the model
+        (1080p: 40 frames/s, 960x540: 90 frames/s, on 2 cores); 960 halves 1080p exactly, which is
+        also the fastest scaling to decode.
     preview_max_side: the annotated video's longer side, light enough to stream in a browser.
     """
 
@@ -36,7 +38,7 @@ class ClipOptions:
     end_s: float | None = None
     stride: int = 1
     privacy: bool = False
-    analysis_max_side: int = 1280
+    analysis_max_side: int = 960
     preview_max_side: int = 960
 
 

@@ -119,11 +119,14 @@ def compute_angles(points: np.ndarray, visibility: np.ndarray,
 
     points: (..., 33, 2) image coordinates (pixels, so that x and y share a scale) or (..., 33, 3)
         world coordinates in metres. visibility: (..., 33). Returns (..., len(ANGLES)) float32; an
-        angle is NaN where a landmark it uses has visibility below `threshold`.
+        angle is NaN where a landmark it uses has visibility below `threshold` or is NaN.
     """
     points = np.asarray(points, np.float64)
     dims = points.shape[-1]
-    named = np.einsum("kl,...ld->...kd", _POINT_WEIGHTS, points)
+    # A missing (NaN) landmark is an unseen one; zero it so that it spoils no midpoint it is not part of.
+    known = np.isfinite(points).all(axis=-1)
+    visibility = np.where(known, visibility, 0.0)
+    named = np.einsum("kl,...ld->...kd", _POINT_WEIGHTS, np.where(known[..., None], points, 0.0))
     named_visibility = np.min(np.where(_POINT_MEMBERS, visibility[..., None, :], np.inf), axis=-1)
     visible = named_visibility >= threshold
     out = np.full((*points.shape[:-2], len(ANGLES)), np.nan)

@@ -11,12 +11,13 @@ import numpy as np
 
 from analysis.angles import ANGLES, DEFAULT_VISIBILITY_THRESHOLD
 from analysis.engine import FramePose
-from analysis.landmarks import BONES, INDEX
+from analysis.landmarks import BONES, INDEX, LANDMARK_NAMES
 
 JOINT_COLOUR = (230, 30, 30)  # red, RGB
 BONE_COLOUR = (255, 255, 255)
 LABEL_COLOUR = (255, 230, 80)
 PRIVACY_BACKGROUND = (18, 18, 24)
+FACE = frozenset(range(LANDMARK_NAMES.index("mouth_right") + 1))
 
 
 def _scale(width: int, height: int) -> float:
@@ -36,8 +37,9 @@ def draw_pose(frame: np.ndarray, pose: FramePose, threshold: float = DEFAULT_VIS
         for a, b in BONES:
             if visible[a] and visible[b]:
                 cv2.line(out, tuple(points[a]), tuple(points[b]), BONE_COLOUR, thickness, cv2.LINE_AA)
-        for point in points[visible]:
-            cv2.circle(out, tuple(point), radius, JOINT_COLOUR, -1, cv2.LINE_AA)
+        for index in np.flatnonzero(visible):
+            dot = max(1, radius // 2) if index in FACE else radius  # the face's 11 points sit close together
+            cv2.circle(out, tuple(points[index]), dot, JOINT_COLOUR, -1, cv2.LINE_AA)
     return out
 
 

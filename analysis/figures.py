@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -35,7 +38,121 @@ def skeleton_3d(world: np.ndarray, visibility: np.ndarray, threshold: float = 0.
             hovertemplate="%{text}<br>x %{x:.2f} m, depth %{y:.2f} m, height %{z:.2f} m<extra></extra>"))
     figure.update_layout(
         scene=dict(xaxis_title="x (m)", yaxis_title="depth (m)", zaxis_title="height (m)", aspectmode="data",
-                   camera=dict(eye=dict(x=0.0, y=-2.0, z=0.3), up=dict(x=0, y=0, z=1))),
-        margin=dict(l=0, r=0, t=30, b=0), height=420, legend=dict(orientation="h"),
+                   camera=dict(eye=dict(x=0.9, y=-2.4, z=0.4), up=dict(x=0, y=0, z=1))),
+        margin=dict(l=0, r=0, t=30, b=0), height=520, legend=dict(orientation="h"),
         title=dict(text="3D skeleton (world landmarks, metres)", font=dict(size=14)))
     return figure
+
+
+# --- curves over time: the Video page (and anything else with a clip) ---------------------------------------------
+
+# One colour per curve, in legend order: distinct from each other on the dark theme, and none of them the red
+# of the marker line.
+CURVE_COLOURS = ("#4ea8de", "#f5b400", "#3cb371", "#c084fc", "#ff8c42", "#f472b6", "#2dd4bf", "#a3e635",
+                 "#94a3b8", "#fde68a")
+MARKER_COLOUR = "#e6361e"
+TIME_TITLE = "Time (s)"
+
+
+def time_series(times_s: np.ndarray, values: np.ndarray, names: Sequence[str], y_title: str, *,
+                raw: np.ndarray | None = None, marker_s: float | None = None, title: str | None = None,
+                height: int = 330) -> go.Figure:
+    """Curves over time, one per name, e.g. joint angles in degrees or speeds in px/s.
+
+    times_s: (frames,) seconds, each frame's own time (variable frame rates stay true). values: (frames, n),
+    drawn as bold lines; raw: (frames, n), the same quantities before smoothing, drawn beneath as thin faint
+    lines in the same colour. NaN breaks a line. y_title names the quantity and its unit, e.g. "Angle (°)".
+    marker_s: a vertical line at that time, the frame the page shows.
+    """
+    unit = y_title[y_title.rfind("(") + 1:y_title.rfind(")")] if "(" in y_title else ""
+    figure = go.Figure()
+    for i, name in enumerate(names):
+        colour = CURVE_COLOURS[i % len(CURVE_COLOURS)]
+        if raw is not None:
+            figure.add_trace(go.Scatter(
+                x=times_s, y=raw[:, i], mode="lines", name=f"{name} (raw)", legendgroup=name, showlegend=False,
+                line=dict(color=colour, width=1), opacity=0.45, hoverinfo="skip"))
+        figure.add_trace(go.Scatter(
+            x=times_s, y=values[:, i], mode="lines", name=name, legendgroup=name,
+            line=dict(color=colour, width=2.5),
+            hovertemplate=f"%{{y:.1f}} {unit}<extra>{name}</extra>" if unit else f"%{{y:.1f}}<extra>{name}</extra>"))
+    figure.update_layout(
+        height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10), hovermode="x unified",
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0),
+        title=dict(text=title, font=dict(size=14)) if title else None,
+        xaxis=dict(title=TIME_TITLE, hoverformat=".2f"), yaxis=dict(title=y_title))
+    if marker_s is not None:
+        _mark_time(figure, marker_s)
+    return figure
+
+
+@dataclass(frozen=True)
+class Quality:
+    """How trustworthy each frame's data is, for one person: each row (frames,) a fraction in [0, 1].
+
+    no_person: 1 where the person was not found. low_visibility: the share of the 33 landmarks the model
+    thinks hidden (below the visibility threshold), where the person was found. interpolated: the share
+    of landmarks filled in by gap interpolation.
+    """
+
+    no_person: np.ndarray
+    low_visibility: np.ndarray
+    interpolated: np.ndarray
+
+    @classmethod
+    def of(cls, present: np.ndarray, visibility: np.ndarray, interpolated: np.ndarray,
+           threshold: float) -> Quality:
+        """present: (frames,) bool; visibility: (frames, 33); interpolated: (frames, 33) bool."""
+        hidden = np.where(present[:, None], ~(visibility >= threshold), False)
+        return cls((~present).astype(np.float64), hidden.mean(axis=-1), interpolated.mean(axis=-1, dtype=np.float64))
+
+    def rows(self) -> dict[str, np.ndarray]:
+        return {"No person": self.no_person, "Low visibility": self.low_visibility,
+                "Interpolated": self.interpolated}
+
+    def frames_affected(self) -> dict[str, int]:
+        return {name: int((row > 0).sum()) for name, row in self.rows().items()}
+
+
+_QUALITY_COLOURS = {"No person": "#e6361e", "Low visibility": "#f5b400", "Interpolated": "#1f9bd1"}
+_QUALITY_HOVER = {"No person": "person not found",
+                  "Low visibility": "%{z:.0%} of landmarks below the visibility threshold",
+                  "Interpolated": "%{z:.0%} of landmarks interpolated"}
+
+
+def quality_strip(times_s: np.ndarray, quality: Quality, marker_s: float | None = None) -> go.Figure:
+    """A compact heat strip over time, one row per check: the darker the cell, the less to trust that frame."""
+    figure = go.Figure()
+    rows = quality.rows()
+    for name, row in rows.items():
+        shown = np.where(row > 0, row, np.nan)  # clean frames stay transparent
+        figure.add_trace(go.Heatmap(
+            x=times_s, y=[name], z=[shown], zmin=0, zmax=1, showscale=False, name=name, xgap=0, ygap=3,
+            colorscale=[[0.0, _faded(_QUALITY_COLOURS[name])], [1.0, _QUALITY_COLOURS[name]]],
+            hovertemplate=f"%{{x:.2f}} s: {_QUALITY_HOVER[name]}<extra>{name}</extra>"))
+    if not any((row > 0).any() for row in rows.values()):
+        figure.add_annotation(text="every frame clean", xref="paper", yref="paper", x=0.5, y=0.5,
+                              showarrow=False, font=dict(color="#8b93a7"))
+    start, end = (float(times_s[0]), float(times_s[-1])) if len(times_s) else (0.0, 1.0)
+    pad = (end - start) / max(1, 2 * (len(times_s) - 1)) if end > start else 0.5
+    figure.update_layout(
+        height=150, margin=dict(l=10, r=10, t=10, b=10), showlegend=False,
+        xaxis=dict(title=TIME_TITLE, range=[start - pad, end + pad], showgrid=False, zeroline=False),
+        # Categories fixed, so the rows keep their labels even when no frame has a problem.
+        yaxis=dict(type="category", categoryarray=list(rows), range=[len(rows) - 0.5, -0.5], showgrid=False,
+                   fixedrange=True),
+        plot_bgcolor="rgba(120, 130, 150, 0.12)")
+    if marker_s is not None:
+        _mark_time(figure, marker_s)
+    return figure
+
+
+def _mark_time(figure: go.Figure, time_s: float) -> None:
+    """A vertical line across the whole plot at time_s, named so that tests and readers can find it."""
+    figure.add_shape(type="line", name="scrubbed time", xref="x", yref="paper", x0=time_s, x1=time_s, y0=0, y1=1,
+                     line=dict(color=MARKER_COLOUR, width=1.5, dash="dot"), layer="above")
+
+
+def _faded(hex_colour: str, alpha: float = 0.25) -> str:
+    red, green, blue = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red}, {green}, {blue}, {alpha})"

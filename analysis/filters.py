@@ -168,7 +168,7 @@ def one_euro(series: np.ndarray, times_s: np.ndarray, min_cutoff: float = 1.0, b
 
 
 def unwrap_degrees(series: np.ndarray) -> np.ndarray:
-    """Angles in degrees made continuous along time: no step between samples exceeds 180°.
+    """Angles in degrees made continuous along time: no step between samples exceeds 270°.
 
     Angles that wrap (segment angles at ±180°) otherwise jump by 360°, which spikes charts and
     velocities. A run after a NaN gap continues from the last valid angle before it, so the gap does
@@ -182,7 +182,9 @@ def unwrap_degrees(series: np.ndarray) -> np.ndarray:
     source = _previous_valid(valid)
     source = np.minimum(np.where(source < 0, _next_valid(valid), source), len(flat) - 1)
     carried = np.take_along_axis(flat, source, axis=0)
-    unwrapped = np.where(valid, np.unwrap(carried, period=360.0, axis=0), np.nan)
+    # Only steps over 270° are wraps: a step near 180° is MediaPipe swapping left and right for a frame,
+    # and unwrapping it would leave the series a whole turn off once the swap ends.
+    unwrapped = np.where(valid, np.unwrap(carried, discont=270.0, period=360.0, axis=0), np.nan)
     return unwrapped.reshape(values.shape)
 
 

@@ -30,8 +30,9 @@ class PhotoAnalysis:
         """33 rows a person: name, normalised x, y, z, visibility, presence, pixels, world metres."""
         table = landmark_table(self.pose.landmarks[None], self.pose.world[None], np.zeros(1))
         pixels = self.pose.pixels.reshape(-1, 2)
-        table.insert(5, "x_px", pixels[:, 0])
-        table.insert(6, "y_px", pixels[:, 1])
+        after_presence = table.columns.get_loc("presence") + 1
+        table.insert(after_presence, "x_px", pixels[:, 0])
+        table.insert(after_presence + 1, "y_px", pixels[:, 1])
         return table.drop(columns=["frame", "time_s"])
 
     def angles(self, person: int) -> pd.DataFrame:

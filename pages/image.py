@@ -44,22 +44,22 @@ def show_result(name: str, result: PhotoAnalysis, settings: PoseSettings) -> Non
     if pose.people > 1:
         person = st.radio("Person", range(pose.people), format_func=lambda p: f"person {p + 1}", horizontal=True,
                           key=f"person-{name}")
-    landmarks, angles = st.columns(2)
-    with landmarks:
-        st.subheader("Landmarks", help="x, y: fraction of the image width and height; z: depth relative to the "
-                     "hips; world x, y, z: metres from the point between the hips (y points down).")
-        table = result.landmarks()
-        st.dataframe(table[table.person == person].drop(columns="person"), hide_index=True, height=420,
-                     column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                    for c in ("x", "y", "z", "visibility", "presence",
-                                              "world_x", "world_y", "world_z")}
-                     | {c: st.column_config.NumberColumn(format="%.0f") for c in ("x_px", "y_px")})
-    with angles:
-        st.subheader("Angles", help="Joint angles: at the middle landmark. Segment angles: against the horizontal. "
-                     "2D from the picture, 3D from world landmarks. Empty where a landmark is hidden.")
-        st.dataframe(result.angles(person), hide_index=True, height=420,
-                     column_config={"2D (°)": st.column_config.NumberColumn(format="%.1f"),
-                                    "3D (°)": st.column_config.NumberColumn(format="%.1f")})
+    slug = download_stem(name).lower().replace(".", "-")
+    angles = st.container(key=f"angles-{slug}")
+    angles.subheader("Angles", help="Joint angles: at the middle landmark. Segment angles: against the horizontal. "
+                 "2D from the picture, 3D from world landmarks. None where a landmark is hidden.")
+    angles.dataframe(result.angles(person), hide_index=True,
+                 column_config={"2D (°)": st.column_config.NumberColumn(format="%.1f"),
+                                "3D (°)": st.column_config.NumberColumn(format="%.1f"),
+                                "what the numbers mean": st.column_config.TextColumn(width="large")})
+    landmarks = st.container(key=f"landmarks-{slug}")
+    landmarks.subheader("Landmarks", help="x, y: fraction of the image width and height; z: depth relative to the "
+                 "hips; x_px, y_px: pixels; world x, y, z: metres from the point between the hips (y points down).")
+    table = result.landmarks()
+    landmarks.dataframe(table[table.person == person].drop(columns="person"), hide_index=True, height=420,
+                 column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                for c in ("x", "y", "z", "visibility", "presence", "world_x", "world_y", "world_z")}
+                 | {c: st.column_config.NumberColumn(format="%.0f") for c in ("x_px", "y_px")})
 
 
 st.title("Image")

@@ -94,3 +94,13 @@ def test_every_definition_explains_itself() -> None:
     assert len(set(ANGLE_NAMES)) == len(ANGLES)
     for definition in ANGLES:
         assert definition.meaning and len(definition.points) == (3 if definition.kind == "joint" else 2)
+
+
+def test_a_missing_landmark_spoils_only_the_angles_that_use_it() -> None:
+    xy, seen = skeleton({"left_shoulder": (0, 0), "left_elbow": (0, 10), "left_wrist": (10, 10),
+                         "right_shoulder": (50, 0), "right_elbow": (50, 10), "right_wrist": (50, 25)})
+    xy[INDEX["nose"]] = np.nan
+    xy[INDEX["right_wrist"]] = np.nan
+    angles = compute_angles(xy, seen)
+    assert angles[COLUMN["left elbow"]] == pytest.approx(90.0)
+    assert np.isnan(angles[COLUMN["right elbow"]])

@@ -202,3 +202,9 @@ def test_metres_per_pixel_from_height() -> None:
     visibility[:, 1, INDEX["nose"]] = 0.0
     scale = metres_per_pixel(pixels, visibility, height_m=1.8)
     assert np.isfinite(scale[0]) and np.isnan(scale[1])
+
+
+def test_unwrap_leaves_a_left_right_swap_alone() -> None:
+    # A pelvis line at about 175° that flips by about 180° for two frames when the model swaps sides.
+    series = np.array([175.0, 178.0, -5.0, -2.0, 179.0, -178.0, -176.0])
+    np.testing.assert_allclose(unwrap_degrees(series), [175, 178, -5, -2, 179, 182, 184])

@@ -40,7 +40,7 @@ def test_home_page_lists_the_inputs_and_the_models() -> None:
 def test_a_photo_of_a_person_gives_image_landmarks_angles_3d_and_downloads(media: Path) -> None:
     app = upload(image_page(), ("bus.jpg", (media / "bus.jpg").read_bytes(), "image/jpeg"))
     assert len(app.get("image")) == 1
-    landmarks, angles = app.dataframe[0].value, app.dataframe[1].value
+    angles, landmarks = app.dataframe[0].value, app.dataframe[1].value
     assert len(landmarks) == 33 and landmarks["landmark"].iloc[0] == "nose"
     assert landmarks["visibility"].between(0, 1).all()
     knees = angles.set_index("angle").loc[["left knee", "right knee"], "2D (°)"]

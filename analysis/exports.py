@@ -1,0 +1,267 @@
+"""The one place a clip's export files are made: CSV, JSON and OpenSim TRC, as text.
+
+The Video page offers these strings as downloads; the CLI writes them to files with `write_all`.
+
+Files:
+- landmarks.csv: the raw landmarks, one row per frame, person and landmark (long format), for the people
+  found in each frame. `frame` is the frame's number in the source video (after a trim or a stride the
+  numbers skip), `time_s` its own timestamp.
+- angles.csv: the smoothed angles, one row per frame and person, one column per angle in degrees: first
+  the 2D angles from the image (named as in ANGLE_NAMES, e.g. `left knee`), then the same angles from
+  world landmarks, named with a ` (3D)` suffix. 2D angles are what the page charts and what a viewer of
+  the video sees; 3D ones do not shrink when a limb points towards the camera, but depend on the model's
+  depth guess. Rows for a person are present where that person was found or where smoothing filled a
+  short gap; an empty cell is an angle that could not be measured (a landmark hidden). Each angle is in
+  its defined range (joint angles 0° to 180°, segment angles -180° to 180°), not unwrapped over time
+  as Kinematics and the page's charts hold them.
+- summary.json: the settings, the video, counts, per person and angle min, max, range and mean, speeds,
+  and how long the analysis took. Values that do not exist are null, never NaN.
+- person<N>.trc: one person's world landmarks as an OpenSim marker file (see `trc`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from analysis.angles import ANGLE_NAMES, ANGLES
+from analysis.landmarks import LANDMARK_NAMES
+from analysis.series import Kinematics, PoseSeries, Smoothing, clean
+from analysis.tables import LANDMARK_COLUMNS, angle_table, landmark_table
+from analysis.video import ClipAnalysis
+
+ANGLE_3D_SUFFIX = " (3D)"
+ANGLE_COLUMNS = ["frame", "time_s", "person", *ANGLE_NAMES, *(f"{name}{ANGLE_3D_SUFFIX}" for name in ANGLE_NAMES)]
+SUMMARY_COLUMNS = ["angle", "min", "max", "range", "mean"]
+SUMMARY_FORMAT = "posescope-clip-summary/1"
+
+_CSV = {"index": False, "lineterminator": "\n"}
+
+
+def landmarks_csv(series: PoseSeries) -> str:
+    """Columns exactly LANDMARK_COLUMNS; 33 rows for each person found in each frame."""
+    table = landmark_table(series.landmarks, series.world, series.times_s)
+    table["frame"] = np.asarray(series.frame_index, np.int64)[table["frame"].to_numpy()]
+    return table[LANDMARK_COLUMNS].to_csv(float_format="%.6f", **_CSV)
+
+
+def angle_frame(series: PoseSeries, kinematics: Kinematics) -> pd.DataFrame:
+    """The table angles.csv holds: frame, time_s, person, then ANGLE_NAMES (2D) and their ` (3D)` twins,
+    each in its defined range (see `wrap_degrees`)."""
+    frames, people = series.frames, series.people
+    table = angle_table(wrap_degrees(kinematics.angles_2d), series.times_s)
+    three_d = pd.DataFrame(wrap_degrees(kinematics.angles_3d).reshape(frames * people, -1),
+                           columns=ANGLE_COLUMNS[3 + len(ANGLE_NAMES):])
+    table = pd.concat([table, three_d], axis=1)
+    table["frame"] = np.asarray(series.frame_index, np.int64)[table["frame"].to_numpy()]
+    measured = np.isfinite(kinematics.angles_2d).any(-1) | np.isfinite(kinematics.angles_3d).any(-1)
+    keep = (series.present | measured).ravel()
+    return table[keep].reset_index(drop=True)
+
+
+def angles_csv(series: PoseSeries, kinematics: Kinematics) -> str:
+    table = angle_frame(series, kinematics)
+    return table.round({name: 3 for name in ANGLE_COLUMNS[3:]} | {"time_s": 6}).to_csv(**_CSV)
+
+
+def wrap_degrees(angles: np.ndarray) -> np.ndarray:
+    """Angles back in (-180°, 180°]: Kinematics holds them unwrapped over time (good for charts and
+    velocities), which lets a segment angle drift by whole turns when it flips often, e.g. when the
+    model swaps left and right. Joint angles (0° to 180°) come back unchanged."""
+    angles = np.asarray(angles, np.float64)
+    return 180.0 - np.mod(180.0 - angles, 360.0)
+
+
+def angle_summary(kinematics: Kinematics, person: int, space: Literal["2d", "3d"] = "2d") -> pd.DataFrame:
+    """One row per angle: min, max, range (the range of motion) and mean, in degrees, over the frames where
+    it was measured; NaN where it never was. From the smoothed angles, as angles.csv holds them.
+
+    Joint angles: plain statistics. Segment angles are directions, so they are summarised on the circle:
+    the range is the shortest arc holding every value, min is where that arc starts, in (-180°, 180°],
+    and max = min + range, which can pass 180° (a shoulder line rocking between 170° and -170° has
+    min 170°, max 190°, range 20°); mean is taken along that arc.
+    """
+    angles = kinematics.angles_2d if space == "2d" else kinematics.angles_3d
+    values = wrap_degrees(angles[:, person])
+    rows = [_linear_stats(values[:, i]) if definition.kind != "segment" else _circular_stats(values[:, i])
+            for i, definition in enumerate(ANGLES)]
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS[1:]).assign(angle=list(ANGLE_NAMES))[SUMMARY_COLUMNS]
+
+
+def _linear_stats(values: np.ndarray) -> tuple[float, float, float, float]:
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return (np.nan,) * 4
+    low, high = float(values.min()), float(values.max())
+    return low, high, high - low, float(values.mean())
+
+
+def _circular_stats(values: np.ndarray) -> tuple[float, float, float, float]:
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return (np.nan,) * 4
+    turns = np.sort(np.mod(values, 360.0))
+    gaps = np.diff(np.append(turns, turns[0] + 360.0))  # the last gap wraps round from the largest to the smallest
+    widest = int(np.argmax(gaps))
+    start = float(wrap_degrees(turns[(widest + 1) % len(turns)]))
+    spread = 360.0 - float(gaps[widest])
+    along = start + np.mod(values - start, 360.0)
+    return start, start + spread, spread, float(along.mean())
+
+
+def summary(analysis: ClipAnalysis, kinematics: Kinematics, smoothing: Smoothing, *, height_m: float | None = None,
+            source: str | None = None, files: list[str] | None = None) -> dict[str, Any]:
+    """What summary.json holds, as a dict (NaN still NaN: `summary_json` turns it into null)."""
+    series = analysis.series
+    present = series.present
+    interpolated = kinematics.interpolated.any(axis=-1)  # (frames, people)
+    frame_index = np.asarray(series.frame_index, np.int64)
+    people = []
+    for p in np.flatnonzero(present.any(axis=0) | interpolated.any(axis=0)):
+        seen = np.flatnonzero(present[:, p])
+        people.append({
+            "person": int(p),
+            "frames_found": int(present[:, p].sum()),
+            "frames_interpolated": int((interpolated[:, p] & ~present[:, p]).sum()),
+            "first_frame": int(frame_index[seen[0]]) if len(seen) else None,
+            "last_frame": int(frame_index[seen[-1]]) if len(seen) else None,
+            "angles_deg": _by_angle(angle_summary(kinematics, p, "2d")),
+            "angles_3d_deg": _by_angle(angle_summary(kinematics, p, "3d")),
+            "speed": _speeds(kinematics, p),
+        })
+    elapsed = analysis.elapsed_s
+    return {
+        "format": SUMMARY_FORMAT,
+        "source": source,
+        "settings": {
+            "pose": asdict(analysis.settings),
+            "clip": asdict(analysis.options),
+            "smoothing": asdict(smoothing),
+            "height_m": height_m,
+        },
+        "video": {**asdict(analysis.info), "analysed_width": series.width, "analysed_height": series.height},
+        "counts": {
+            "frames": series.frames,
+            "people": len(people),
+            "frames_with_no_person": int((~present.any(axis=1)).sum()),
+            "frames_with_interpolation": int(interpolated.any(axis=1).sum()),
+        },
+        "people": people,
+        "timing": {"elapsed_s": elapsed, "frames_per_s": series.frames / elapsed if elapsed > 0 else None},
+        "warning": analysis.warning,
+        "files": files,
+    }
+
+
+def summary_json(analysis: ClipAnalysis, kinematics: Kinematics, smoothing: Smoothing, **extra: Any) -> str:
+    """summary.json: see `summary` for the keys; `extra` is passed on to it (height_m, source, files)."""
+    return json.dumps(_json_safe(summary(analysis, kinematics, smoothing, **extra)), indent=1, allow_nan=False)
+
+
+def trc(series: PoseSeries, person: int, *, rate_hz: float, camera_rate_hz: float | None = None,
+        world: np.ndarray | None = None, name: str | None = None) -> str:
+    """One person's world landmarks as a TRC marker file, the way OpenSim (and Sports2D) read it.
+
+    world: (frames, people, 33, 3) metres, MediaPipe's axes; by default series.world (raw). Coordinates
+    are turned to OpenSim's axes: X = MediaPipe x (the camera's right), Y = -y (up), Z = -z (towards the
+    camera), which keeps them right-handed. MediaPipe's world origin is the point between the hips in
+    every frame, so the file holds the pose, not the path the person walks.
+    The rows run from the first to the last frame where the person has any landmark (as Sports2D trims);
+    Frame# counts them from 1 and Time is each frame's time in the video. A missing landmark is three
+    empty cells, which OpenSim reads as NaN; every row ends in a tab, as OpenSim's own writer does, so
+    that a missing last marker still gives the row its full number of cells.
+    rate_hz is DataRate (the nominal rate of the rows: the video's fps over the stride); camera_rate_hz
+    is CameraRate and OrigDataRate (the video's fps; rate_hz by default).
+    """
+    points = (series.world if world is None else world)[:, person].astype(np.float64)
+    points = points * np.array([1.0, -1.0, -1.0])
+    known = np.isfinite(points).all(axis=-1)  # (frames, 33)
+    rows = np.flatnonzero(known.any(axis=-1))
+    if len(rows) == 0:
+        raise ValueError(f"person {person} has no landmark in any frame, so there is nothing to write")
+    first, last = rows[0], rows[-1] + 1
+    points, known = points[first:last], known[first:last]
+    camera_rate_hz = camera_rate_hz or rate_hz
+    markers = len(LANDMARK_NAMES)
+    lines = [
+        "\t".join(["PathFileType", "4", "(X/Y/Z)", name or f"person{person}.trc"]),
+        "\t".join(["DataRate", "CameraRate", "NumFrames", "NumMarkers", "Units", "OrigDataRate",
+                   "OrigDataStartFrame", "OrigNumFrames"]),
+        "\t".join([f"{rate_hz:g}", f"{camera_rate_hz:g}", str(len(points)), str(markers), "m",
+                   f"{camera_rate_hz:g}", str(int(series.frame_index[first]) + 1), str(len(points))]),
+        "Frame#\tTime\t" + "".join(f"{marker}\t\t\t" for marker in LANDMARK_NAMES),
+        "\t\t" + "".join(f"X{i}\tY{i}\tZ{i}\t" for i in range(1, markers + 1)),
+        "",
+    ]
+    points[~known] = np.nan
+    data = pd.DataFrame(points.reshape(len(points), -1))
+    data.insert(0, "time", series.times_s[first:last])
+    data.insert(0, "frame", np.arange(1, len(points) + 1))
+    data["end"] = np.nan  # an empty last cell: the trailing tab
+    body = data.to_csv(sep="\t", header=False, float_format="%.6f", na_rep="", **_CSV)
+    return "\n".join(lines) + "\n" + body
+
+
+def write_all(analysis: ClipAnalysis, kinematics: Kinematics, smoothing: Smoothing, out_dir: Path,
+              annotated_video: Path | None = None, *, height_m: float | None = None,
+              source: str | None = None) -> list[Path]:
+    """Write landmarks.csv, angles.csv, summary.json and person<N>.trc (one per person found) into out_dir.
+
+    annotated_video: the annotated video already written (by analyse_video), listed in summary.json.
+    The TRC files hold the cleaned world landmarks (hidden ones removed, short gaps filled, low-pass
+    filtered with `smoothing`), the same data the angles come from. Returns the paths written.
+    """
+    series = analysis.series
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stride = max(1, analysis.options.stride)
+    fps = analysis.info.fps or 30.0
+    _, world, _ = clean(series, smoothing)
+    texts: dict[str, str] = {"landmarks.csv": landmarks_csv(series), "angles.csv": angles_csv(series, kinematics)}
+    for person in range(series.people):
+        if np.isfinite(world[:, person]).all(axis=-1).any():
+            name = f"person{person}.trc"
+            texts[name] = trc(series, person, rate_hz=fps / stride, camera_rate_hz=fps, world=world, name=name)
+    files = [*([annotated_video.name] if annotated_video else []), *texts, "summary.json"]
+    texts["summary.json"] = summary_json(analysis, kinematics, smoothing, height_m=height_m, source=source,
+                                         files=files)
+    written = []
+    for name, text in texts.items():
+        path = out_dir / name
+        path.write_text(text, encoding="utf-8", newline="\n")
+        written.append(path)
+    return written
+
+
+def _by_angle(table: pd.DataFrame) -> dict[str, dict[str, float]]:
+    return {row["angle"]: {key: row[key] for key in SUMMARY_COLUMNS[1:]} for row in table.to_dict(orient="records")}
+
+
+def _speeds(kinematics: Kinematics, person: int) -> dict[str, Any]:
+    """Mean and peak speed of each landmark, in m/s with a height for calibration, else pixels/s."""
+    calibrated = kinematics.speed_m is not None
+    speeds = kinematics.speed_m if calibrated else kinematics.speed_px
+    values = np.ma.masked_invalid(np.asarray(speeds[:, person], np.float64))
+    mean, peak = np.ma.filled(values.mean(axis=0), np.nan), np.ma.filled(values.max(axis=0), np.nan)
+    return {"unit": "m/s" if calibrated else "px/s",
+            "landmarks": {name: {"mean": mean[i], "max": peak[i]} for i, name in enumerate(LANDMARK_NAMES)}}
+
+
+def _json_safe(value: Any) -> Any:
+    """Plain JSON types, with NaN and infinities as None and floats rounded to 6 decimals."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return round(float(value), 6) if math.isfinite(value) else None
+    return value

@@ -1,0 +1,285 @@
+"""Export files of a clip analysis (CSV, JSON, TRC), on the real clip with the real model."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import exports
+from analysis.angles import ANGLE_NAMES
+from analysis.engine import PoseSettings
+from analysis.landmarks import INDEX, LANDMARK_NAMES
+from analysis.series import Kinematics, PoseSeries, Smoothing, kinematics
+from analysis.tables import LANDMARK_COLUMNS
+from analysis.video import ClipAnalysis, ClipOptions, analyse_video
+
+SMOOTHING = Smoothing()
+
+
+@pytest.fixture(scope="module")
+def one(media: Path) -> ClipAnalysis:
+    """The whole clip, one person: the jumper, found in every frame."""
+    return analyse_video(media / "clip.mp4", PoseSettings(max_people=1))
+
+
+@pytest.fixture(scope="module")
+def two(media: Path) -> ClipAnalysis:
+    """The whole clip, up to two people: the walker comes in late."""
+    return analyse_video(media / "clip.mp4", PoseSettings(max_people=2))
+
+
+@pytest.fixture(scope="module")
+def trimmed(media: Path) -> ClipAnalysis:
+    """From 0.2 s to 1.5 s, every second frame: source frames 6, 8, ..., 44.
+
+    (The detector finds the jumper in few frames on its own, mid-jump least; tracking from a frame where it
+    does carries him through. From 0.2 s it does; from 0.5 s nobody is found until about frame 33.)"""
+    return analyse_video(media / "clip.mp4", PoseSettings(max_people=1), ClipOptions(start_s=0.2, end_s=1.5, stride=2))
+
+
+def _csv(text: str) -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(text))
+
+
+def _jumper(series: PoseSeries) -> int:
+    return int(np.argmax(series.present.sum(axis=0)))
+
+
+# landmarks.csv
+
+@pytest.mark.parametrize("clip", ["one", "two", "trimmed"])
+def test_landmarks_csv_has_33_rows_per_person_found_in_each_frame(clip: str, request: pytest.FixtureRequest) -> None:
+    series = request.getfixturevalue(clip).series
+    table = _csv(exports.landmarks_csv(series))
+    assert list(table.columns) == ["frame", "time_s", "person", "landmark", "x", "y", "z", "visibility", "presence",
+                                   "world_x", "world_y", "world_z"] == LANDMARK_COLUMNS
+    assert len(table) == series.present.sum() * 33 > 0
+    for (_, _), rows in table.groupby(["frame", "person"]):
+        assert list(rows.landmark) == list(LANDMARK_NAMES)
+    assert not table.drop(columns="landmark").isna().any().any()
+
+
+def test_landmark_frames_are_the_source_frame_numbers_after_a_trim_and_stride(trimmed: ClipAnalysis) -> None:
+    series = trimmed.series
+    np.testing.assert_array_equal(series.frame_index, np.arange(6, 45, 2))
+    found = series.present[:, 0]
+    assert found.sum() >= 15
+    table = _csv(exports.landmarks_csv(series))
+    assert sorted(table.frame.unique()) == series.frame_index[found].tolist()
+    np.testing.assert_allclose(table.time_s, table.frame / 30, atol=1e-3)  # a frame's own time, from the video's start
+    i = int(np.flatnonzero(found)[-1])
+    last = table[(table.frame == series.frame_index[i]) & (table.landmark == "nose")].iloc[0]
+    np.testing.assert_allclose(last[["x", "y", "world_x"]].astype(float),
+                               [*series.landmarks[i, 0, INDEX["nose"], :2], series.world[i, 0, INDEX["nose"], 0]],
+                               atol=1e-5)
+
+
+# angles.csv and the angle summary
+
+def test_angles_csv_columns_rows_and_frames(two: ClipAnalysis, trimmed: ClipAnalysis) -> None:
+    motion = kinematics(two.series, SMOOTHING)
+    table = _csv(exports.angles_csv(two.series, motion))
+    assert list(table.columns) == ["frame", "time_s", "person", *ANGLE_NAMES, *(f"{n} (3D)" for n in ANGLE_NAMES)]
+    # A row wherever a person was found, and where smoothing bridged a short gap.
+    found = {(int(two.series.frame_index[f]), p) for f, p in zip(*np.nonzero(two.series.present))}
+    rows = set(zip(table.frame, table.person))
+    assert found <= rows and len(rows) == len(table)
+    jumper = table[table.person == _jumper(two.series)]
+    assert jumper["left knee"].notna().mean() > 0.8 and jumper["left knee (3D)"].notna().mean() > 0.8
+
+    trimmed_table = _csv(exports.angles_csv(trimmed.series, kinematics(trimmed.series, SMOOTHING)))
+    assert trimmed_table.frame.tolist() == list(range(6, 45, 2))
+
+
+def test_jumping_jack_angles_are_plausible(one: ClipAnalysis) -> None:
+    motion = kinematics(one.series, SMOOTHING)
+    table = _csv(exports.angles_csv(one.series, motion))
+    jumper = table[table.person == _jumper(one.series)]
+    assert len(jumper) == 60
+    for side in ("left", "right"):
+        shoulder = jumper[f"{side} shoulder"].dropna()
+        assert shoulder.max() - shoulder.min() > 60, side  # arms swing from the sides to overhead
+        assert shoulder.between(0, 180).all()
+        knee = jumper[f"{side} knee"].dropna()
+        assert len(knee) > 50 and (knee > 120).mean() > 0.8, side  # legs stay mostly straight
+    segments = table[[name for name in ANGLE_NAMES if name.endswith(("foot", "arm", "pelvis", "thigh"))]]
+    assert segments.stack().between(-180, 180).all()  # in their defined range, not unwrapped into whole turns
+
+
+def test_angle_summary_matches_what_the_csv_holds(one: ClipAnalysis) -> None:
+    motion = kinematics(one.series, SMOOTHING)
+    table = _csv(exports.angles_csv(one.series, motion))
+    summary = exports.angle_summary(motion, 0).set_index("angle")
+    assert list(exports.angle_summary(motion, 0).columns) == ["angle", "min", "max", "range", "mean"]
+    for name in ("left knee", "right shoulder", "trunk lean", "neck flexion"):
+        column = table[name].dropna()
+        assert summary.loc[name, "min"] == pytest.approx(column.min(), abs=1e-3)
+        assert summary.loc[name, "max"] == pytest.approx(column.max(), abs=1e-3)
+        assert summary.loc[name, "range"] == pytest.approx(column.max() - column.min(), abs=2e-3)
+        assert summary.loc[name, "mean"] == pytest.approx(column.mean(), abs=1e-3)
+
+
+def test_segment_angles_are_summarised_on_the_circle() -> None:
+    """A shoulder line rocking across ±180° has a range of 20°, not 350°."""
+    angles = np.full((4, 1, len(ANGLE_NAMES)), 90.0)
+    column = ANGLE_NAMES.index("shoulder line")
+    angles[:, 0, column] = [170.0, 180.0, -175.0, 190.0 - 360.0]
+    motion = dataclasses.replace(_empty_kinematics(4, 1), angles_2d=angles)
+    row = exports.angle_summary(motion, 0).set_index("angle").loc["shoulder line"]
+    assert (row["min"], row["max"], row["range"]) == pytest.approx((170.0, 190.0, 20.0))
+    assert row["mean"] == pytest.approx((170 + 180 + 185 + 190) / 4)
+    knee = exports.angle_summary(motion, 0).set_index("angle").loc["left knee"]
+    assert (knee["min"], knee["max"], knee["range"], knee["mean"]) == (90.0, 90.0, 0.0, 90.0)
+
+
+def _empty_kinematics(frames: int, people: int) -> Kinematics:
+    nan = np.full((frames, people, len(ANGLE_NAMES)), np.nan)
+    return Kinematics(nan, nan, nan, np.zeros((frames, people, 33), bool), np.full((frames, people, 33), np.nan),
+                      None, nan)
+
+
+# summary.json
+
+def test_summary_json_is_strict_json_with_settings_counts_and_per_person_angles(two: ClipAnalysis) -> None:
+    series = two.series
+    motion = kinematics(series, SMOOTHING, height_m=1.8)
+    # An angle never measured (as if the left hand were hidden throughout) must come out null, not NaN.
+    angles = motion.angles_2d.copy()
+    angles[..., ANGLE_NAMES.index("left wrist")] = np.nan
+    motion = dataclasses.replace(motion, angles_2d=angles)
+    text = exports.summary_json(two, motion, SMOOTHING, height_m=1.8, source="clip.mp4")
+
+    def no_nan(constant: str) -> None:
+        raise AssertionError(f"{constant} in summary.json")
+    summary = json.loads(text, parse_constant=no_nan)
+    assert {"format", "source", "settings", "video", "counts", "people", "timing", "warning"} <= summary.keys()
+    assert summary["settings"]["pose"]["max_people"] == 2 and summary["settings"]["pose"]["complexity"] == "full"
+    assert summary["settings"]["clip"]["stride"] == 1 and summary["settings"]["smoothing"]["cutoff_hz"] == 6.0
+    assert summary["settings"]["height_m"] == 1.8
+    assert summary["video"]["fps"] == pytest.approx(30) and summary["video"]["width"] == 960
+    counts = summary["counts"]
+    assert counts["frames"] == 60
+    assert counts["people"] == len(summary["people"]) == int(series.present.any(axis=0).sum())
+    assert counts["frames_with_no_person"] == int((~series.present.any(axis=1)).sum())
+    assert 0 <= counts["frames_with_interpolation"] <= 60
+    assert sum(p["frames_found"] for p in summary["people"]) == series.present.sum()
+    person = summary["people"][0]
+    assert person["angles_deg"]["left wrist"] == {"min": None, "max": None, "range": None, "mean": None}
+    knee = person["angles_deg"]["left knee"]
+    assert knee["min"] <= knee["mean"] <= knee["max"] and knee["range"] == pytest.approx(knee["max"] - knee["min"],
+                                                                                         abs=1e-5)
+    assert person["angles_3d_deg"]["right knee"]["max"] <= 180
+    assert person["speed"]["unit"] == "m/s" and 0 < person["speed"]["landmarks"]["right_wrist"]["max"] < 30
+    assert summary["timing"]["elapsed_s"] > 0 and summary["timing"]["frames_per_s"] > 0
+    assert summary["warning"] is None
+
+
+def test_a_hidden_hand_leaves_the_other_angles_measurable(one: ClipAnalysis) -> None:
+    series = one.series
+    landmarks = series.landmarks.copy()
+    landmarks[:, :, [INDEX["left_wrist"], INDEX["left_index"]], 3] = 0.0  # visibility 0: hidden throughout
+    motion = kinematics(dataclasses.replace(series, landmarks=landmarks), SMOOTHING)
+    table = _csv(exports.angles_csv(series, motion))
+    assert table["left wrist"].isna().all()
+    assert table["left knee"].notna().mean() > 0.8
+
+
+# person<N>.trc
+
+def _opensim_cells(line: str) -> list[str]:
+    """A data row split the way OpenSim's TRCFileAdapter does: on tabs, keeping empty cells between them, but
+    no cell after a final tab."""
+    cells = line.split("\t")
+    return cells[:-1] if cells[-1] == "" else cells
+
+
+def _read_trc(text: str) -> tuple[dict[str, str], list[str], np.ndarray, np.ndarray]:
+    lines = text.split("\n")
+    assert lines[0].split("\t")[:3] == ["PathFileType", "4", "(X/Y/Z)"]
+    header = dict(zip(lines[1].split("\t"), lines[2].split("\t"), strict=True))
+    names = [cell for cell in lines[3].split("\t") if cell]
+    assert names[:2] == ["Frame#", "Time"]
+    markers = int(header["NumMarkers"])
+    assert [c for c in lines[4].split("\t") if c] == [f"{a}{i}" for i in range(1, markers + 1) for a in "XYZ"]
+    assert lines[5] == "" and lines[-1] == ""
+    rows = [_opensim_cells(line) for line in lines[6:-1]]
+    assert all(len(row) == 2 + 3 * markers for row in rows)
+    frames = np.array([int(row[0]) for row in rows])
+    values = np.array([[float(c) if c else np.nan for c in row[1:]] for row in rows])
+    return header, names[2:], frames, values
+
+
+def test_trc_reads_back_as_opensim_reads_it(one: ClipAnalysis) -> None:
+    series = one.series
+    header, names, frames, values = _read_trc(exports.trc(series, 0, rate_hz=30.0))
+    assert list(header) == ["DataRate", "CameraRate", "NumFrames", "NumMarkers", "Units", "OrigDataRate",
+                            "OrigDataStartFrame", "OrigNumFrames"]
+    assert header["DataRate"] == "30" and header["Units"] == "m" and header["NumMarkers"] == "33"
+    assert int(header["NumFrames"]) == len(frames) == 60 and header["OrigDataStartFrame"] == "1"
+    assert names == list(LANDMARK_NAMES)
+    np.testing.assert_array_equal(frames, np.arange(1, 61))
+    np.testing.assert_allclose(values[:, 0], series.times_s, atol=1e-6)
+    xyz = values[:, 1:].reshape(60, 33, 3)
+    assert np.isfinite(xyz).all()
+    np.testing.assert_allclose(xyz, series.world[:, 0] * np.array([1, -1, -1]), atol=1e-6)
+    nose, ankles = xyz[:, INDEX["nose"]], xyz[:, [INDEX["left_ankle"], INDEX["right_ankle"]]]
+    assert (nose[:, 1] > ankles[:, :, 1].max(axis=1) + 0.5).all()  # Y is up: the nose well above the ankles
+    assert np.abs(xyz).max() < 2.0  # metres around the hips
+
+
+def test_trc_reads_back_as_sports2d_reads_it(one: ClipAnalysis, tmp_path: Path) -> None:
+    """Sports2D loads a .trc with Pose2Sim's read_trc: marker names from every third cell of line 4, then
+    pandas from line 5 on, dropping the Frame#/Time columns and any 'Unnamed' (empty-titled) column."""
+    path = tmp_path / "person0.trc"
+    path.write_text(exports.trc(one.series, 0, rate_hz=30.0))
+    header = path.read_text().splitlines(keepends=True)[:5]
+    markers = [m.strip() for m in header[3].split("\t")[2::3] if m.strip()]
+    table = pd.read_csv(path, sep="\t", skiprows=4, encoding="utf-8")
+    frames, times = table.iloc[:, 0], table.iloc[:, 1]
+    coords = table.drop(table.columns[[0, 1]], axis=1)
+    coords = coords.loc[:, ~coords.columns.str.startswith("Unnamed")]
+    assert markers == list(LANDMARK_NAMES) and coords.shape == (60, 99)
+    assert frames.tolist() == list(range(1, 61))
+    np.testing.assert_allclose(times, one.series.times_s, atol=1e-6)
+    np.testing.assert_allclose(coords.to_numpy().reshape(60, 33, 3), one.series.world[:, 0] * np.array([1, -1, -1]),
+                               atol=1e-6)
+
+
+def test_trc_leaves_missing_markers_empty_and_keeps_every_row_full_length(trimmed: ClipAnalysis) -> None:
+    series = trimmed.series
+    assert series.present[:3, 0].all() and series.present[5, 0]
+    world = series.world.astype(np.float64)
+    world[3:5, 0] = np.nan  # the person lost for two frames
+    world[:, 0, INDEX["right_foot_index"]] = np.nan  # the last marker never seen
+    world[:2, 0] = np.nan  # and not yet found in the first two frames: those rows are left out
+    text = exports.trc(series, 0, rate_hz=15.0, camera_rate_hz=30.0, world=world, name="walk.trc")
+    assert text.startswith("PathFileType\t4\t(X/Y/Z)\twalk.trc\n")
+    header, _, frames, values = _read_trc(text)
+    assert (header["DataRate"], header["CameraRate"], header["OrigDataRate"]) == ("15", "30", "30")
+    assert header["OrigDataStartFrame"] == str(series.frame_index[2] + 1) == "11"
+    assert int(header["NumFrames"]) == len(frames) == series.frames - 2
+    xyz = values[:, 1:].reshape(len(frames), 33, 3)
+    assert np.isnan(xyz[1:3]).all() and np.isfinite(xyz[0, :32]).all()
+    assert np.isnan(xyz[:, INDEX["right_foot_index"]]).all()
+
+
+def test_write_all_writes_every_file_and_a_trc_per_person_found(two: ClipAnalysis, tmp_path: Path) -> None:
+    motion = kinematics(two.series, SMOOTHING)
+    written = exports.write_all(two, motion, SMOOTHING, tmp_path, tmp_path / "annotated.mp4", source="clip.mp4")
+    people = np.flatnonzero(two.series.present.any(axis=0))
+    expected = {"landmarks.csv", "angles.csv", "summary.json", *(f"person{p}.trc" for p in people)}
+    assert {p.name for p in written} == expected == {p.name for p in tmp_path.iterdir()}
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["files"] == ["annotated.mp4", "landmarks.csv", "angles.csv",
+                                *(f"person{p}.trc" for p in people), "summary.json"]
+    assert summary["source"] == "clip.mp4"
+    for p in people:
+        header, _, frames, values = _read_trc((tmp_path / f"person{p}.trc").read_text())
+        assert header["NumFrames"] == str(len(frames))
+        assert np.isfinite(values[0, 1:]).any() and np.isfinite(values[-1, 1:]).any()  # trimmed to the person

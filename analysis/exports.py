@@ -32,7 +32,7 @@ import pandas as pd
 
 from analysis.angles import ANGLE_NAMES, ANGLES
 from analysis.landmarks import LANDMARK_NAMES
-from analysis.series import Kinematics, PoseSeries, Smoothing, clean
+from analysis.series import Kinematics, PoseSeries, Smoothing
 from analysis.tables import LANDMARK_COLUMNS, angle_table, landmark_table
 from analysis.video import ClipAnalysis
 
@@ -221,7 +221,7 @@ def write_all(analysis: ClipAnalysis, kinematics: Kinematics, smoothing: Smoothi
     out_dir.mkdir(parents=True, exist_ok=True)
     stride = max(1, analysis.options.stride)
     fps = analysis.info.fps or 30.0
-    _, world, _ = clean(series, smoothing)
+    world = kinematics.world
     texts: dict[str, str] = {"landmarks.csv": landmarks_csv(series), "angles.csv": angles_csv(series, kinematics)}
     for person in range(series.people):
         if np.isfinite(world[:, person]).all(axis=-1).any():

@@ -152,11 +152,14 @@ class Smoothing:
 class Kinematics:
     """Angles and speeds of a series, raw and smoothed, ready to chart and export.
 
-    angles_*: (frames, people, len(ANGLES)) degrees, unwrapped over time. interpolated: (frames, people,
-    33) bool, where a landmark was filled in. speed_px / speed_m: (frames, people, 33) px/s and m/s
+    pixels, world: the cleaned (gap-filled, filtered) landmark positions, (frames, people, 33, 2) px and
+    (..., 3) m. angles_*: (frames, people, len(ANGLES)) degrees, unwrapped over time. interpolated:
+    (frames, people, 33) bool, where a landmark was filled in. speed_px / speed_m: (frames, people, 33) px/s and m/s
     (m/s only with a height for calibration, else None). angular_velocity: deg/s of the smoothed angles.
     """
 
+    pixels: np.ndarray
+    world: np.ndarray
     angles_2d_raw: np.ndarray
     angles_2d: np.ndarray
     angles_3d: np.ndarray
@@ -190,5 +193,5 @@ def kinematics(series: PoseSeries, smoothing: Smoothing, height_m: float | None 
     if height_m:
         scale = metres_per_pixel(series.pixels, series.visibility, height_m, smoothing.threshold)
         speed_m = speed_px * scale[None, :, None]
-    return Kinematics(unwrap_degrees(raw), angles_2d, angles_3d, interpolated, speed_px, speed_m,
+    return Kinematics(pixels, world, unwrap_degrees(raw), angles_2d, angles_3d, interpolated, speed_px, speed_m,
                       angular_velocity(angles_2d, series.times_s))

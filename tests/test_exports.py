@@ -140,7 +140,7 @@ def test_segment_angles_are_summarised_on_the_circle() -> None:
 
 def _empty_kinematics(frames: int, people: int) -> Kinematics:
     nan = np.full((frames, people, len(ANGLE_NAMES)), np.nan)
-    return Kinematics(nan, nan, nan, np.zeros((frames, people, 33), bool), np.full((frames, people, 33), np.nan),
+    return Kinematics(np.full((frames, people, 33, 2), np.nan), np.full((frames, people, 33, 3), np.nan), nan, nan, nan, np.zeros((frames, people, 33), bool), np.full((frames, people, 33), np.nan),
                       None, nan)
 
 

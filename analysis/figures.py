@@ -124,10 +124,10 @@ def quality_strip(times_s: np.ndarray, quality: Quality, marker_s: float | None 
     """A compact heat strip over time, one row per check: the darker the cell, the less to trust that frame."""
     figure = go.Figure()
     rows = quality.rows()
-    for name, row in rows.items():
+    for position, (name, row) in enumerate(rows.items()):
         shown = np.where(row > 0, row, np.nan)  # clean frames stay transparent
         figure.add_trace(go.Heatmap(
-            x=times_s, y=[name], z=[shown], zmin=0, zmax=1, showscale=False, name=name, xgap=0, ygap=3,
+            x=times_s, y=[position], z=[shown], zmin=0, zmax=1, showscale=False, name=name, xgap=0, ygap=3,
             colorscale=[[0.0, _faded(_QUALITY_COLOURS[name])], [1.0, _QUALITY_COLOURS[name]]],
             hovertemplate=f"%{{x:.2f}} s: {_QUALITY_HOVER[name]}<extra>{name}</extra>"))
     if not any((row > 0).any() for row in rows.values()):
@@ -138,9 +138,10 @@ def quality_strip(times_s: np.ndarray, quality: Quality, marker_s: float | None 
     figure.update_layout(
         height=150, margin=dict(l=10, r=10, t=10, b=10), showlegend=False,
         xaxis=dict(title=TIME_TITLE, range=[start - pad, end + pad], showgrid=False, zeroline=False),
-        # Categories fixed, so the rows keep their labels even when no frame has a problem.
-        yaxis=dict(type="category", categoryarray=list(rows), range=[len(rows) - 0.5, -0.5], showgrid=False,
-                   fixedrange=True),
+        # Rows at fixed positions with their names as tick labels, so that they keep their labels even when no
+        # frame has a problem. (A category axis with a categoryarray makes Plotly.js fail to draw heatmaps.)
+        yaxis=dict(tickvals=list(range(len(rows))), ticktext=list(rows), range=[len(rows) - 0.5, -0.5],
+                   showgrid=False, zeroline=False, fixedrange=True),
         plot_bgcolor="rgba(120, 130, 150, 0.12)")
     if marker_s is not None:
         _mark_time(figure, marker_s)

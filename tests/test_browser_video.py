@@ -1,0 +1,277 @@
+"""The Video page in a real browser: the real app (``streamlit run dashboard.py``), headless Chromium, real uploads.
+
+One server (with a temporary folder of its own, so that leftovers can be seen) and one Chromium serve the module;
+every test gets its own browser context, hence its own Streamlit session.
+Run: ``.venv/bin/python -m pytest tests/test_browser_video.py -q``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect
+
+from analysis.series import PoseSeries
+from analysis.video_io import read_frames
+from browser_support import (  # noqa: F401 - the *_fixture names register the playwright, browser and page fixtures
+    AppServer,
+    assert_no_exception,
+    browser_fixture,
+    full_page_screenshot,
+    page_fixture,
+    playwright_fixture,
+    streamlit_server,
+    upload_files,
+    wait_for_app_idle,
+)
+
+pytestmark = pytest.mark.browser
+
+# Chromium only plays media without a user's gesture with this (the test also mutes the video, as users' pages may).
+CHROMIUM_EXTRA_ARGS = ("--autoplay-policy=no-user-gesture-required",)
+RESULT_TIMEOUT_MS = 90_000  # the first analysis loads the pose model
+SCREENSHOT = Path("/tmp/video_page.png")
+PROGRESS = re.compile(r"Analysing: \d+ / \d+ frames · \d+ frames/s · about (\d+ s|\d+ min \d+ s) left")
+
+
+@pytest.fixture(scope="module", name="app_url")
+def app_url_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    """The app, with TMPDIR pointed at a folder of its own (``app_url.temp``) so tests can see what it leaves."""
+    temp = tmp_path_factory.mktemp("server_tmp")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("TMPDIR", str(temp))
+        with streamlit_server() as base_url:
+            env.undo()  # the server has its environment; the tests keep theirs
+            base_url.temp = temp  # type: ignore[attr-defined]
+            yield base_url
+
+
+@pytest.fixture(scope="module")
+def app(app_url: AppServer, browser: Browser) -> AppServer:
+    """The module's server after one visit to the home page (see tests/test_browser_image.py for why)."""
+    context = browser.new_context()
+    try:
+        home = context.new_page()
+        home.goto(app_url)
+        expect(home.get_by_role("heading", name="PoseScope")).to_be_visible(timeout=30_000)
+        wait_for_app_idle(home)
+    finally:
+        context.close()
+    return app_url
+
+
+@pytest.fixture(autouse=True)
+def no_script_errors(page: Page) -> Iterator[None]:
+    """No uncaught JavaScript error in the page (a chart that fails to draw throws one and is left blank)."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield
+    assert errors == [], f"JavaScript errors in the page: {errors}"
+
+
+@pytest.fixture(scope="module")
+def long_video(media: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """20 s of the test clip played forwards and backwards: long enough to press Cancel while it is analysed."""
+    frames = [rgb for _, _, rgb in read_frames(media / "clip.mp4")]
+    path = tmp_path_factory.mktemp("long") / "session.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = 960, 540, "yuv420p"
+        for i in range(600):
+            cycle = i % 118
+            frame = av.VideoFrame.from_ndarray(frames[cycle if cycle < 60 else 118 - cycle], format="rgb24")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def open_video_page(page: Page, app: AppServer) -> None:
+    page.goto(f"{app}/video")
+    expect(page.get_by_role("heading", name="Video", exact=True)).to_be_visible(timeout=30_000)
+    wait_for_app_idle(page)
+
+
+def wait_visible(locator: Locator, app: AppServer, what: str, timeout_ms: float = RESULT_TIMEOUT_MS) -> None:
+    """Wait for ``locator`` to be visible; on timeout, fail with the server's log (tracebacks are hidden in the UI)."""
+    try:
+        expect(locator.first).to_be_visible(timeout=timeout_ms)
+    except AssertionError as error:
+        pytest.fail(f"{what} did not appear within {timeout_ms / 1000:.0f} s: {error}\n"
+                    f"Server log ({app.log_path}):\n{app.log()}", pytrace=False)
+
+
+def leftovers(app: AppServer) -> list[str]:
+    """What the server left in its temporary folder (its own log file lives elsewhere)."""
+    return sorted(p.name for p in app.temp.iterdir())  # type: ignore[attr-defined]
+
+
+def wait_for_no_leftovers(app: AppServer, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while leftovers(app) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert leftovers(app) == [], "the server left temporary files behind"
+
+
+def test_clip_plays_its_annotated_video_and_draws_the_charts(page: Page, app: AppServer, media: Path) -> None:
+    open_video_page(page, app)
+    started = time.perf_counter()
+    upload_files(page, media / "clip.mp4")
+
+    video = page.locator("video")
+    wait_visible(video, app, "The annotated video")
+    charts = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot')
+    wait_visible(charts.nth(2), app, "The third chart")
+    print(f"\nclip.mp4: annotated video after {time.perf_counter() - started:.1f} s (incl. the upload), ", end="")
+    wait_for_app_idle(page)
+    print(f"whole page after {time.perf_counter() - started:.1f} s")
+    expect(page.get_by_text(re.compile(r"analysed 60 frames in [\d.]+ s"))).to_be_visible()
+
+    # The annotated video really plays: decoded frames of the preview's size, and time moves on after play().
+    expect(video).to_have_count(1)
+    playing = video.evaluate("""async v => {
+        if (v.readyState < 1) await new Promise(r => v.addEventListener('loadedmetadata', r, {once: true}));
+        v.muted = true;
+        await v.play();
+        const start = v.currentTime;
+        await new Promise(r => setTimeout(r, 1000));
+        return {width: v.videoWidth, height: v.videoHeight, duration: v.duration, start, now: v.currentTime,
+                error: v.error && v.error.code};
+    }""")
+    assert playing["error"] is None, playing
+    assert (playing["width"], playing["height"]) == (960, 540), playing
+    assert playing["duration"] == pytest.approx(2.0, abs=0.1), playing
+    assert playing["now"] > playing["start"] + 0.2, f"the video did not advance after play(): {playing}"
+
+    # The charts are drawn: angle and speed lines with real paths, the quality strip, and the scrubbed time marked.
+    expect(charts).to_have_count(3)
+    drawn = charts.evaluate_all("""plots => plots.map(p => ({
+        lines: [...p.querySelectorAll('.scatterlayer path.js-line')]
+            .filter(l => (l.getAttribute('d') || '').length > 50).length,
+        types: p._fullData.map(t => t.type),
+        rows: [...p.querySelectorAll('.ytick text')].map(t => t.textContent),
+        notes: [...p.querySelectorAll('.annotation-text')].map(t => t.textContent),
+        x: p._fullLayout.xaxis.title.text, y: p._fullLayout.yaxis.title.text,
+        marker: (p.layout.shapes || []).filter(s => s.name === 'scrubbed time').map(s => s.x0),
+    }))""")
+    angles, speed, quality = drawn
+    assert angles["lines"] >= 6 and angles["y"] == "Angle (°)" and angles["x"] == "Time (s)", drawn
+    assert speed["lines"] >= 4 and speed["y"] == "Speed (px/s)", drawn
+    # The quality strip: its three rows labelled; this clip has no problem to paint, and the strip says so.
+    assert quality["types"] == ["heatmap"] * 3, drawn
+    assert sorted(quality["rows"]) == ["Interpolated", "Low visibility", "No person"], drawn
+    assert quality["notes"] == ["every frame clean"], drawn
+    assert all(chart["marker"] == [0] for chart in drawn), drawn
+
+    # Scrub to 1 s with the keyboard: the frame, its caption and every marker follow.
+    scrubber = page.locator('[data-testid="stSlider"]').filter(has_text="Frame at").get_by_role("slider")
+    scrubber.focus()
+    for _ in range(30):
+        scrubber.press("ArrowRight")
+    wait_visible(page.get_by_text("Frame 30 at 1.00 s"), app, "The caption of frame 30", 30_000)
+    page.wait_for_function("""() => [...document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')]
+        .every(p => (p.layout.shapes || []).some(s => s.name === 'scrubbed time' && Math.abs(s.x0 - 1) < 1e-3))""",
+                           timeout=30_000)
+    wait_for_app_idle(page)
+
+    # Every export downloads, most of them made on the server when clicked.
+    downloads = page.get_by_test_id("stDownloadButton")
+    expect(downloads).to_have_count(6)
+    expect(downloads).to_contain_text(["Annotated video", "Landmarks CSV", "Angles CSV", "Summary JSON",
+                                       "TRC person 1", "Pose series (.npz)"])
+    files = {}
+    for label in ["Annotated video", "Landmarks CSV", "Angles CSV", "Summary JSON", "TRC person 1",
+                  "Pose series (.npz)"]:
+        with page.expect_download() as caught:
+            downloads.filter(has_text=label).locator("button").click()
+        files[caught.value.suggested_filename] = Path(caught.value.path()).read_bytes()
+    assert sorted(files) == ["clip_angles.csv", "clip_annotated.mp4", "clip_landmarks.csv", "clip_person1.trc",
+                             "clip_series.npz", "clip_summary.json"]
+    assert files["clip_annotated.mp4"][4:8] == b"ftyp"
+    assert files["clip_landmarks.csv"].startswith(b"frame,time_s,person,landmark,x,y,z,visibility")
+    assert len(files["clip_landmarks.csv"].splitlines()) == 1 + 60 * 33
+    assert files["clip_angles.csv"].startswith(b"frame,time_s,person,left elbow,")
+    assert len(files["clip_angles.csv"].splitlines()) == 61
+    summary = json.loads(files["clip_summary.json"])
+    assert summary["counts"]["frames"] == 60 and summary["source"] == "clip.mp4"
+    assert files["clip_person1.trc"].startswith(b"PathFileType\t4\t(X/Y/Z)\tperson1.trc")
+    series = PoseSeries.from_npz(files["clip_series.npz"])
+    assert series.frames == 60 and (series.width, series.height) == (960, 540)
+
+    assert_no_exception(page)
+    assert leftovers(app) == []
+    full_page_screenshot(page, SCREENSHOT)
+
+
+def test_two_people_get_a_selector_and_the_quality_strip_paints_the_frames_without_them(
+        page: Page, app: AppServer, media: Path) -> None:
+    open_video_page(page, app)
+    people = page.locator('[data-testid="stSlider"]').filter(has_text="Most people to find").get_by_role("slider")
+    people.focus()
+    people.press("ArrowRight")
+    wait_for_app_idle(page)
+    upload_files(page, media / "clip.mp4")
+    chooser = page.get_by_test_id("stSelectbox").filter(has_text="Person")
+    wait_visible(chooser, app, "The person selector")
+    wait_for_app_idle(page)
+    expect(page.get_by_test_id("stDownloadButton").filter(has_text="TRC person 2")).to_have_count(1)
+
+    chooser.click()
+    page.get_by_role("option", name=re.compile(r"^person 2 ")).click()
+    wait_for_app_idle(page)
+    expect(chooser.get_by_role("combobox")).to_have_value(re.compile(r"^person 2 \("))
+    # The strip (the third chart) draws its cells as images; wait for Plotly to finish drawing it after the change.
+    page.wait_for_function("""() => {
+        const strip = document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')[2];
+        return strip && strip._fullData && strip._fullData.length === 3
+            && strip.querySelectorAll('.heatmaplayer image').length > 0
+            && strip.getBoundingClientRect().height > 100;
+    }""", timeout=30_000)
+    expect(page.get_by_text(re.compile(r"Of 60 frames: no person in [1-9]\d*,"))).to_be_visible()
+    assert_no_exception(page)
+
+
+def test_cancel_stops_the_analysis_and_removes_its_files(page: Page, app: AppServer, long_video: Path) -> None:
+    open_video_page(page, app)
+    upload_files(page, long_video)
+    progress = page.get_by_test_id("stProgress")
+    wait_visible(progress.filter(has_text=PROGRESS), app, "The progress bar with frames, rate and time left")
+    assert leftovers(app), "the analysis should be working in the server's temporary folder"
+
+    page.get_by_role("button", name="Cancel").click()
+    cancelled = page.get_by_test_id("stAlert").filter(has_text="The analysis was cancelled")
+    wait_visible(cancelled, app, "The 'cancelled' sentence", 30_000)
+    wait_for_app_idle(page)
+    expect(progress).to_have_count(0)
+    expect(page.locator("video")).to_have_count(0)
+    assert_no_exception(page)
+    wait_for_no_leftovers(app)
+
+    # It starts again only when asked, and can be cancelled again.
+    page.get_by_role("button", name="Analyse again").click()
+    wait_visible(progress.filter(has_text=PROGRESS), app, "The progress bar, again")
+    page.get_by_role("button", name="Cancel").click()
+    wait_visible(cancelled, app, "The 'cancelled' sentence, again", 30_000)
+    wait_for_app_idle(page)
+    assert_no_exception(page)
+    wait_for_no_leftovers(app)
+
+
+def test_a_text_file_named_mp4_gets_a_sentence(page: Page, app: AppServer, tmp_path: Path) -> None:
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("These are my training notes, not a video.\n" * 20)
+    open_video_page(page, app)
+    upload_files(page, fake)
+    error = page.get_by_test_id("stAlert").filter(has_text="not a video file we can read")
+    wait_visible(error, app, "The 'not a video file we can read' error")
+    expect(error).to_contain_text("notes.mp4")
+    wait_for_app_idle(page)
+    expect(page.locator("video")).to_have_count(0)
+    assert_no_exception(page)
+    assert leftovers(app) == []

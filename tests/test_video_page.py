@@ -1,0 +1,392 @@
+"""The Video page's logic through Streamlit's AppTest, with the real model and real (generated) videos.
+
+Every test runs with Python's temporary folder pointed at a folder of its own, and checks at the end that
+the page left nothing in it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import av
+import cv2
+import numpy as np
+import pytest
+import streamlit as st
+from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+from streamlit.testing.v1 import AppTest
+
+import analysis.video
+from analysis.engine import PoseSettings
+from analysis.video import ClipOptions, analyse_video
+from analysis.video_io import read_frames
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIP_DOWNLOADS = ["Annotated video", "Landmarks CSV", "Angles CSV", "Summary JSON", "TRC person 1",
+                  "Pose series (.npz)"]
+
+
+# --- fixtures and helpers --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def temp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Python's temporary folder for the test; the page must leave it empty."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    yield folder
+    assert sorted(p.name for p in folder.iterdir()) == [], "the page left temporary files behind"
+
+
+@pytest.fixture
+def analyses(monkeypatch: pytest.MonkeyPatch) -> list[ClipOptions]:
+    """The ClipOptions of every pose analysis the page starts (the page calls analysis.video.analyse_video)."""
+    calls: list[ClipOptions] = []
+    real = analysis.video.analyse_video
+
+    def counted(path: Any, settings: PoseSettings, options: ClipOptions = ClipOptions(), *args: Any,
+                **kwargs: Any) -> analysis.video.ClipAnalysis:
+        calls.append(options)
+        return real(path, settings, options, *args, **kwargs)
+
+    monkeypatch.setattr(analysis.video, "analyse_video", counted)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def clip_frames(media: Path) -> list[np.ndarray]:
+    return [rgb for _, _, rgb in read_frames(media / "clip.mp4")]
+
+
+def video_page() -> AppTest:
+    app = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=120)
+    app.run()
+    app.switch_page("pages/video.py")
+    app.run()
+    assert not app.exception
+    return app
+
+
+def upload(app: AppTest, name: str, data: bytes, mime: str = "video/mp4") -> AppTest:
+    app.file_uploader[0].set_value((name, data, mime))
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def encode(path: Path, frames: list[np.ndarray], fps: int = 30, codec: str = "libx264", rotation: int = 0,
+           options: dict[str, str] | None = None) -> bytes:
+    """A video written directly with PyAV, as a camera or phone would write it (not with our VideoWriter)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=fps, options=options or {})
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for i, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path.read_bytes()
+
+
+def labelled(elements: Any, label: str) -> Any:
+    found = [e for e in elements if e.label == label]
+    assert len(found) == 1, f"{label!r} among {[e.label for e in elements]}"
+    return found[0]
+
+
+def figures(app: AppTest) -> list[dict[str, Any]]:
+    return [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+
+
+def figure_with_y(app: AppTest, title: str) -> dict[str, Any]:
+    found = [f for f in figures(app) if f["layout"].get("yaxis", {}).get("title", {}).get("text") == title]
+    assert len(found) == 1, [f["layout"].get("yaxis", {}).get("title") for f in figures(app)]
+    return found[0]
+
+
+def array(values: Any) -> np.ndarray:
+    """A Plotly JSON array: a list, or {"dtype", "bdata"} as Plotly writes numpy arrays."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), np.dtype(values["dtype"]))
+    return np.array(values, float)
+
+
+def marker(figure: dict[str, Any]) -> float:
+    shapes = [s for s in figure["layout"].get("shapes", []) if s.get("name") == "scrubbed time"]
+    assert len(shapes) == 1
+    return shapes[0]["x0"]
+
+
+def texts(elements: Any) -> str:
+    return "\n".join(e.value for e in elements)
+
+
+def download_labels(app: AppTest) -> list[str]:
+    return [b.label for b in app.get("download_button")]
+
+
+# --- a good clip -----------------------------------------------------------------------------------------------------
+
+
+def test_clip_gives_video_frame_charts_tables_and_downloads(media: Path) -> None:
+    app = upload(video_page(), "clip.mp4", (media / "clip.mp4").read_bytes())
+    assert not app.error and not app.warning
+    assert "1,024 MB" in app.file_uploader[0].label  # the configured limit, said on the page
+    assert "clip.mp4 · 960 × 540 · 30 frames/s · 2.0 s · H264 — analysed 60 frames in" in texts(app.caption)
+    assert len(app.get("video")) == 1
+    assert len(app.get("image")) == 1  # the scrubbed frame
+    assert "Frame 0 at 0.00 s" in texts(app.caption)
+
+    angles = figure_with_y(app, "Angle (°)")
+    assert angles["layout"]["xaxis"]["title"]["text"] == "Time (s)"
+    names = [t["name"] for t in angles["data"] if t.get("showlegend", True)]
+    assert names == ["left knee", "right knee", "left hip", "right hip", "left shoulder", "right shoulder"]
+    x = array(angles["data"][0]["x"])
+    np.testing.assert_allclose(x, np.arange(60) / 30, atol=1e-3)  # seconds, from each frame's timestamp
+    assert marker(angles) == 0
+    speed = figure_with_y(app, "Speed (px/s)")
+    assert [t["name"] for t in speed["data"]] == ["left_wrist", "right_wrist", "left_ankle", "right_ankle"]
+    assert len(figures(app)) == 3  # angles, speed, data quality
+
+    landmarks, summary = app.dataframe[0].value, app.dataframe[1].value
+    assert len(landmarks) == 33 and landmarks["landmark"].iloc[0] == "nose"
+    assert {"x", "y", "visibility", "x_px", "y_px", "world_x"} <= set(landmarks.columns)
+    assert list(summary.columns[:5]) == ["angle", "min", "max", "range", "mean"]
+    shoulders = summary.set_index("angle").loc[["left shoulder", "right shoulder"]]
+    assert (shoulders["range"] > 100).all()  # jumping jacks: the arms swing from the sides to overhead
+    assert (shoulders["max"] - shoulders["min"] - shoulders["range"]).abs().max() < 1e-6
+
+    assert download_labels(app) == CLIP_DOWNLOADS
+    assert "no person in 0" in texts(app.caption)
+
+
+def test_scrubbing_moves_the_marker_the_frame_and_the_landmark_table(media: Path) -> None:
+    app = upload(video_page(), "clip.mp4", (media / "clip.mp4").read_bytes())
+    first = app.dataframe[0].value
+    labelled(app.select_slider, "Frame at").set_value(30).run()
+    assert not app.exception
+    assert "Frame 30 at 1.00 s" in texts(app.caption)
+    for figure in figures(app):
+        assert marker(figure) == pytest.approx(1.0, abs=1e-3)
+    moved = app.dataframe[0].value
+    assert len(moved) == 33 and not np.allclose(moved["y"], first["y"])  # the man is mid-jump
+
+
+def test_smoothing_and_height_recompute_only_kinematics(media: Path, analyses: list[ClipOptions]) -> None:
+    st.cache_data.clear()
+    app = upload(video_page(), "clip.mp4", (media / "clip.mp4").read_bytes())
+    assert len(analyses) == 1
+    smoothed = array(figure_with_y(app, "Angle (°)")["data"][1]["y"])
+
+    labelled(app.slider, "Cutoff (Hz)").set_value(2.0).run()
+    labelled(app.slider, "Longest gap to fill (s)").set_value(0.5).run()
+    labelled(app.number_input, "Person's height (m)").set_value(1.80).run()
+    assert not app.exception
+    assert len(analyses) == 1  # the pose analysis came from the cache each time
+    assert not np.allclose(array(figure_with_y(app, "Angle (°)")["data"][1]["y"]), smoothed, equal_nan=True)
+    speeds = array(figure_with_y(app, "Speed (m/s)")["data"][0]["y"])
+    assert 0.1 < np.nanmax(speeds) < 15  # a person's wrist, in metres per second
+
+    upload(app, "clip again.mp4", (media / "clip.mp4").read_bytes())
+    assert len(analyses) == 1  # the same file uploaded again is recognised by its content
+
+
+def test_trim_and_stride_apply_with_the_form_button(media: Path, analyses: list[ClipOptions]) -> None:
+    app = upload(video_page(), "clip.mp4", (media / "clip.mp4").read_bytes())
+    labelled(app.slider, "Part to analyse (s)").set_value((0.5, 1.5))
+    labelled(app.number_input, "Frame stride").set_value(2)
+    labelled(app.button, "Analyse this part").click().run()
+    assert not app.exception, app.exception
+    assert analyses[-1] == ClipOptions(start_s=0.5, end_s=1.5, stride=2)
+    assert "analysed 15 frames" in texts(app.caption)
+    angles = figure_with_y(app, "Angle (°)")
+    np.testing.assert_allclose(array(angles["data"][0]["x"]), 0.5 + np.arange(15) / 15, atol=1e-3)
+    assert labelled(app.select_slider, "Frame at").value == 0
+    assert "at 0.50 s" in texts(app.caption)
+
+
+def test_a_second_person_gets_a_selector_and_a_trc_of_their_own(media: Path) -> None:
+    app = video_page()
+    labelled(app.slider, "Most people to find").set_value(2).run()
+    upload(app, "clip.mp4", (media / "clip.mp4").read_bytes())
+    person = labelled(app.selectbox, "Person")
+    assert [option.split(" (")[0] for option in person.options] == ["person 1", "person 2"]
+    assert person.options[0].endswith(" frames)")
+    assert download_labels(app) == [*CLIP_DOWNLOADS[:4], "TRC person 1", "TRC person 2", CLIP_DOWNLOADS[-1]]
+    person.set_value(1).run()
+    assert not app.exception
+    quality = [f for f in figures(app) if f["data"][0]["type"] == "heatmap"][0]
+    assert np.nansum(array(quality["data"][0]["z"][0])) > 30  # the walker is missing for most of the clip
+    assert "no person in" in texts(app.caption)
+
+
+def test_privacy_mode_renders_the_skeleton_only(media: Path, analyses: list[ClipOptions]) -> None:
+    app = video_page()
+    labelled(app.toggle, "Privacy mode (skeleton only)").set_value(True).run()
+    upload(app, "clip.mp4", (media / "clip.mp4").read_bytes())
+    assert not app.error
+    assert len(app.get("video")) == 1 and len(app.dataframe) == 2
+    if analyses:  # not from the cache: then the pipeline was asked for the skeleton only
+        assert analyses[-1].privacy
+
+
+def test_a_phone_video_hevc_mov_turned_to_portrait(tmp_path: Path, clip_frames: list[np.ndarray]) -> None:
+    data = encode(tmp_path / "phone.mov", clip_frames[:12], codec="libx265", rotation=90,
+                  options={"x265-params": "log-level=none"})
+    app = upload(video_page(), "IMG_0042.MOV", data, "video/quicktime")
+    assert not app.error, texts(app.error)
+    caption = texts(app.caption)
+    assert "IMG_0042.MOV · 540 × 960 · 30 frames/s" in caption and "HEVC" in caption and "turned" in caption
+    assert "analysed 12 frames" in caption
+    assert len(app.get("video")) == 1
+
+
+@pytest.mark.parametrize(("name", "codec", "options"), [
+    ("clip.webm", "libvpx-vp9", {"deadline": "realtime", "cpu-used": "8"}),
+    ("clip.avi", "mpeg4", {}),
+    ("clip.mkv", "libx264", {}),
+])
+def test_other_containers_are_read(tmp_path: Path, clip_frames: list[np.ndarray], name: str, codec: str,
+                                   options: dict[str, str]) -> None:
+    data = encode(tmp_path / name, clip_frames[:8], codec=codec, options=options)
+    app = upload(video_page(), name, data, "video/x-matroska")
+    assert not app.error, texts(app.error)
+    assert "analysed 8 frames" in texts(app.caption)
+
+
+# --- recordings ------------------------------------------------------------------------------------------------------
+
+
+def test_a_saved_recording_shows_charts_and_tables_without_video(media: Path) -> None:
+    series = analyse_video(media / "clip.mp4", PoseSettings(), ClipOptions(stride=3)).series
+    app = upload(video_page(), "session.npz", series.to_npz(), "application/octet-stream")
+    assert not app.error and not app.exception
+    assert len(app.get("video")) == 0
+    assert "A recording holds poses only" in texts(app.info)
+    assert "session.npz · recording of 20 frames" in texts(app.caption)
+    assert len(app.get("image")) == 1  # the skeleton drawn for the scrubbed frame
+    angles = figure_with_y(app, "Angle (°)")
+    np.testing.assert_allclose(array(angles["data"][0]["x"]), series.times_s)
+    assert len(app.dataframe) == 2
+    assert download_labels(app) == ["Landmarks CSV", "Angles CSV", "TRC person 1"]
+
+
+# --- bad input -------------------------------------------------------------------------------------------------------
+
+
+def _audio_only(path: Path) -> bytes:
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("aac", rate=44100, layout="mono")
+        for start in range(0, 22050, 1024):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 44100, start
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path.read_bytes()
+
+
+def _not_ours_npz(path: Path) -> bytes:
+    np.savez(path, weights=np.ones(3))
+    return path.with_suffix(".npz").read_bytes()
+
+
+@pytest.mark.parametrize(("name", "make", "words"), [
+    ("empty.mp4", lambda path: b"", "This file is empty (0 bytes)"),
+    ("notes.mp4", lambda path: b"These are my training notes, not a video.\n" * 40, "not a video file we can read"),
+    ("song.mp4", _audio_only, "no video track (it may be audio only)"),
+    ("weights.npz", _not_ours_npz, "not a PoseScope recording"),
+    ("junk.npz", lambda path: b"PK\x03\x04 not really a zip", "not a PoseScope recording"),
+])
+def test_bad_files_get_a_sentence_and_nothing_crashes(tmp_path: Path, name: str,
+                                                      make: Callable[[Path], bytes], words: str) -> None:
+    app = upload(video_page(), name, make(tmp_path / name))
+    assert len(app.error) == 1, texts(app.error)
+    assert words in app.error[0].value and name in app.error[0].value
+    assert "Traceback" not in app.error[0].value
+    assert len(app.get("video")) == 0 and len(app.get("plotly_chart")) == 0
+
+
+def test_a_truncated_video_keeps_the_part_before_the_break(media: Path) -> None:
+    data = (media / "clip.mp4").read_bytes()
+    start = data.index(b"mdat")
+    app = upload(video_page(), "cut.mp4", data[: start + (len(data) - start) // 2])
+    assert not app.error
+    warning = texts(app.warning)
+    assert "could not be read to the end" in warning and "The results below cover the part before the break" in warning
+    assert len(app.get("video")) == 1 and len(figures(app)) == 3
+
+
+def test_a_video_with_nobody_in_it_says_so(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    wall = cv2.resize(rng.integers(90, 140, (27, 48, 3), np.uint8), (480, 270), interpolation=cv2.INTER_CUBIC)
+    data = encode(tmp_path / "wall.mp4", [np.roll(wall, i, axis=1) for i in range(15)])
+    app = upload(video_page(), "wall.mp4", data)
+    assert "No person was found in any analysed frame" in texts(app.warning)
+    assert len(app.get("video")) == 1  # the video is still there to look at
+    assert len(app.get("plotly_chart")) == 0 and len(app.get("download_button")) == 0
+
+
+def test_a_one_frame_video_shows_its_pose_without_curves(tmp_path: Path, clip_frames: list[np.ndarray]) -> None:
+    app = upload(video_page(), "still.mp4", encode(tmp_path / "still.mp4", clip_frames[:1]))
+    assert not app.error
+    assert "single frame" in texts(app.warning)
+    assert len(app.dataframe) == 2 and len(app.dataframe[0].value) == 33
+    assert len(app.select_slider) == 0
+    assert len(figures(app)) == 1  # only the data quality strip
+    assert "analysed 1 frame in" in texts(app.caption)
+
+
+def test_a_4k_60fps_clip_says_it_will_take_a_while_and_works(tmp_path: Path, clip_frames: list[np.ndarray]) -> None:
+    frames = [cv2.resize(rgb, (3840, 2160), interpolation=cv2.INTER_LINEAR) for rgb in clip_frames[:24:2]]
+    data = encode(tmp_path / "uhd.mp4", frames, fps=60, options={"preset": "ultrafast"})
+    app = upload(video_page(), "uhd.mp4", data)
+    assert not app.error
+    assert "This is a 3840 × 2160 video at 60 frames/s" in texts(app.warning)
+    assert "analysed 12 frames" in texts(app.caption)
+    assert len(app.get("video")) == 1 and len(figures(app)) == 3
+
+
+# --- cancelling ------------------------------------------------------------------------------------------------------
+
+
+def test_cancel_stops_the_work_keeps_nothing_and_removes_temporary_files(
+        media: Path, temp_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A click during the analysis makes Streamlit raise inside the progress callback; here it is raised there
+    directly (StopException, what a stop or rerun request raises) while the temporary folder is in use."""
+    st.cache_data.clear()
+    real = analysis.video.analyse_video
+    seen: list[list[str]] = []
+
+    def interrupted(path: Any, settings: Any, options: Any, annotated: Any, on_progress: Any) -> Any:
+        def click(progress: Any) -> None:
+            on_progress(progress)
+            seen.append(sorted(p.name for p in Path(path).parent.iterdir()))
+            raise StopException()
+        return real(path, settings, options, annotated, click)
+
+    monkeypatch.setattr(analysis.video, "analyse_video", interrupted)
+    app = video_page()
+    app.file_uploader[0].set_value(("clip.mp4", (media / "clip.mp4").read_bytes(), "video/mp4"))
+    app.run()
+    assert seen and "upload.mp4" in seen[0]  # the work was under way, in temp_dir
+    assert list(temp_dir.iterdir()) == []  # the partial annotated video and the upload's copy are gone
+    assert len(app.get("video")) == 0
+
+    app.button(key="cancel_analysis").click().run()  # the button the stopped run left on the page
+    assert not app.exception
+    assert "The analysis was cancelled" in texts(app.info)
+    assert len(seen) == 1  # it does not start again by itself
+
+    monkeypatch.setattr(analysis.video, "analyse_video", real)
+    labelled(app.button, "Analyse again").click().run()
+    assert not app.exception
+    assert len(app.get("video")) == 1  # nothing was cached from the stopped run: it ran in full now
+    assert "analysed 60 frames" in texts(app.caption)

@@ -6,6 +6,7 @@ A PoseSeries is what the Video page, the CLI, the exports and a webcam recording
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,8 @@ from analysis.filters import (
 from analysis.landmarks import INDEX, LANDMARK_COUNT, VISIBILITY, X, Y
 
 _HIPS = [INDEX["left_hip"], INDEX["right_hip"]]
+NOT_A_RECORDING = ("This .npz file is not a PoseScope recording. Choose a pose series saved by the Webcam page "
+                   "or by the Video page's “Pose series (.npz)” download.")
 
 
 @dataclass(frozen=True)
@@ -80,9 +83,21 @@ class PoseSeries:
 
     @classmethod
     def from_npz(cls, data: bytes) -> PoseSeries:
-        with np.load(io.BytesIO(data)) as saved:
-            width, height = (int(v) for v in saved["size"])
-            return cls(saved["times_s"], saved["frame_index"], saved["landmarks"], saved["world"], width, height)
+        """The series saved by to_npz; ValueError if the bytes are not one (or hold no frame)."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as saved:
+                width, height = (int(v) for v in saved["size"])
+                series = cls(saved["times_s"], saved["frame_index"], saved["landmarks"], saved["world"], width, height)
+        except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as error:
+            raise ValueError(NOT_A_RECORDING) from error
+        frames = len(series.times_s)
+        landmarks, world = series.landmarks, series.world
+        if (landmarks.ndim != 4 or landmarks.shape[0] != frames or landmarks.shape[2:] != (LANDMARK_COUNT, 5)
+                or world.shape != (*landmarks.shape[:3], 3) or len(series.frame_index) != frames):
+            raise ValueError(NOT_A_RECORDING)
+        if frames == 0:
+            raise ValueError("This recording holds no frames. Record a few seconds on the Webcam page first.")
+        return series
 
 
 class SeriesBuilder:

@@ -13,7 +13,6 @@ import hashlib
 import math
 import tempfile
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from analysis.angles import ANGLE_NAMES, ANGLES, DEFAULT_VISIBILITY_THRESHOLD
 from analysis.drawing import draw_skeleton_only
 from analysis.engine import PoseSettings
 from analysis.figures import Quality, quality_strip, time_series
-from analysis.landmarks import LANDMARK_COUNT, LANDMARK_NAMES
+from analysis.landmarks import LANDMARK_NAMES
 from analysis.models import ModelError
 from analysis.series import Kinematics, PoseSeries, Smoothing, kinematics
 from analysis.tables import landmark_table
@@ -106,20 +105,10 @@ class RecordingError(ValueError):
 @st.cache_data(max_entries=16, show_spinner="Opening the recording…")
 def open_recording(key: str, _upload: UploadedFile) -> PoseSeries:
     """A PoseSeries saved as .npz (the Webcam page's recorder, or this page's export)."""
-    not_ours = ("This .npz file is not a PoseScope recording. Choose a pose series saved by the Webcam page "
-                "or by this page's “Pose series (.npz)” download.")
     try:
-        series = PoseSeries.from_npz(_upload.getvalue())
-    except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as error:
-        raise RecordingError(not_ours) from error
-    frames = len(series.times_s)
-    if (series.landmarks.ndim != 4 or series.landmarks.shape[0] != frames
-            or series.landmarks.shape[2:] != (LANDMARK_COUNT, 5)
-            or series.world.shape != (*series.landmarks.shape[:3], 3) or len(series.frame_index) != frames):
-        raise RecordingError(not_ours)
-    if frames == 0:
-        raise RecordingError("This recording holds no frames. Record a few seconds on the Webcam page first.")
-    return series
+        return PoseSeries.from_npz(_upload.getvalue())
+    except ValueError as error:
+        raise RecordingError(str(error)) from None
 
 
 # --- the analysis ----------------------------------------------------------------------------------------------------

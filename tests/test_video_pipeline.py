@@ -175,3 +175,9 @@ def test_people_keep_their_slots_when_mediapipe_swaps_their_order() -> None:
     series = builder.build()
     np.testing.assert_allclose(series.landmarks[:, 0, 0, 0], [0.2, 0.21, np.nan])
     np.testing.assert_allclose(series.landmarks[:, 1, 0, 0], [0.8, 0.81, 0.82])
+
+
+@pytest.mark.parametrize("data", [b"", b"PK\x03\x04 not really a zip", np.zeros(3).tobytes()])
+def test_bytes_that_are_not_a_saved_series_are_refused_with_a_sentence(data: bytes) -> None:
+    with pytest.raises(ValueError, match="not a PoseScope recording"):
+        PoseSeries.from_npz(data)

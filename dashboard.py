@@ -18,11 +18,13 @@ def home() -> None:
         st.caption("One or several photos: skeleton, 33 landmarks, joint and segment angles, 3D skeleton, "
                    "PNG, CSV and JSON downloads.")
     with video.container(border=True):
-        st.markdown("🎞️ **Video**")
-        st.caption("Training videos: skeleton on every frame, angle curves over time, exports. Coming next.")
+        st.page_link(VIDEO_PAGE, label="**Video**", icon="🎞️")
+        st.caption("Training videos: skeleton on every frame, a frame scrubber, angle and speed curves over time, "
+                   "a summary per joint, CSV, JSON and TRC exports.")
     with webcam.container(border=True):
-        st.markdown("📷 **Webcam**")
-        st.caption("Live skeleton and angles from your camera over WebRTC. Coming next.")
+        st.page_link(WEBCAM_PAGE, label="**Webcam**", icon="📷")
+        st.caption("Live skeleton, joint angles and a live chart from your camera over WebRTC; record a session "
+                   "and download it.")
 
     st.subheader("Models")
     rows = []
@@ -43,7 +45,10 @@ def home() -> None:
 
 
 IMAGE_PAGE = st.Page("pages/image.py", title="Image", icon="🖼️", url_path="image")
+VIDEO_PAGE = st.Page("pages/video.py", title="Video", icon="🎞️", url_path="video")
+WEBCAM_PAGE = st.Page("pages/webcam.py", title="Webcam", icon="📷", url_path="webcam")
 
 st.set_page_config(page_title="PoseScope", page_icon="🦴", layout="wide")
-navigation = st.navigation([st.Page(home, title="Home", icon="🏠", default=True), IMAGE_PAGE])
+navigation = st.navigation([st.Page(home, title="Home", icon="🏠", default=True),
+                            IMAGE_PAGE, VIDEO_PAGE, WEBCAM_PAGE])
 navigation.run()

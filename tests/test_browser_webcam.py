@@ -1,0 +1,264 @@
+"""The Webcam page in a real browser: the real app, headless Chromium, and Chromium's fake camera playing a real clip.
+
+Chromium plays tests/media/clip.y4m (640x480, 30 frames/s, a man doing jumping jacks) as its webcam
+(``--use-fake-device-for-media-stream --use-file-for-fake-video-capture``) and grants it without asking
+(``--use-fake-ui-for-media-stream``). The picture goes over WebRTC to the app on 127.0.0.1, is analysed there and
+comes back; the test reads the returned frames' pixels in the page, the live chart's data, the figures shown, the
+browser's own per-frame timing, and a recording's downloads.
+
+Run: ``.venv/bin/python -m pytest tests/test_browser_webcam.py -q``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pytest
+from browser_support import (  # noqa: F401 - the *_fixture names register the app_url and playwright fixtures
+    AppServer,
+    app_url_fixture,
+    assert_no_exception,
+    full_page_screenshot,
+    launch_chromium,
+    playwright_fixture,
+)
+from playwright.sync_api import Browser, Frame, Page, Playwright, expect
+
+from analysis.exports import ANGLE_COLUMNS, SUMMARY_FORMAT
+from analysis.live import DEFAULT_LIVE_ANGLES
+from analysis.series import PoseSeries
+from analysis.tables import LANDMARK_COLUMNS
+
+pytestmark = pytest.mark.browser
+
+T = TypeVar("T")
+SCREENSHOT = Path("/tmp/webcam.png")
+COMPONENT = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
+STREAM_TIMEOUT_S = 30
+CAMERA_SIZES = {(640, 480), (480, 360), (320, 240)}  # the clip's size, and Chrome's steps down from it
+
+# The returned picture, drawn into a canvas inside the component's frame: its size and, per test, pixel counts.
+READ_VIDEO = """([r, g, b, tolerance]) => {
+    const video = document.querySelector('video');
+    if (!video || video.readyState < 2 || !video.videoWidth) return null;
+    const canvas = document.createElement('canvas');
+    canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+    const context = canvas.getContext('2d');
+    context.drawImage(video, 0, 0);
+    const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
+    let joints = 0, background = 0;
+    for (let i = 0; i < data.length; i += 4) {
+        // the skeleton's joints are red (230, 30, 30); the clip itself has no such red
+        if (data[i] > 150 && data[i + 1] < 100 && data[i + 2] < 100 && data[i] - data[i + 1] > 90) joints++;
+        if (Math.abs(data[i] - r) <= tolerance && Math.abs(data[i + 1] - g) <= tolerance
+            && Math.abs(data[i + 2] - b) <= tolerance) background++;
+    }
+    return {width: canvas.width, height: canvas.height, joints, background: background / (data.length / 4),
+            stream: video.srcObject ? video.srcObject.id : null};
+}"""
+PRIVACY_BACKGROUND = [18, 18, 24, 20]  # analysis.drawing.PRIVACY_BACKGROUND, with a tolerance for the codec
+
+# Every frame the browser shows, with its RTP timestamp (the camera's clock) and when it was presented.
+WATCH_FRAMES = """() => {
+    window.__frames = [];
+    const video = document.querySelector('video');
+    const watch = (now, meta) => { window.__frames.push([meta.rtpTimestamp, meta.presentationTime]);
+                                   video.requestVideoFrameCallback(watch); };
+    video.requestVideoFrameCallback(watch);
+}"""
+
+CHART_DATA = """plot => (plot._fullData || []).map(trace => ({
+    name: trace.name, x: Array.from(trace.x || []), y: Array.from(trace.y || [], v => v === null ? NaN : v)}))"""
+
+
+def fake_camera(clip: Path) -> list[str]:
+    return ["--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={clip}",
+            "--use-fake-ui-for-media-stream"]
+
+
+@pytest.fixture(scope="module")
+def camera_browser(playwright: Playwright, media: Path) -> Iterator[Browser]:
+    """Chromium whose webcam plays clip.y4m, granted without a prompt."""
+    browser = launch_chromium(playwright, fake_camera(media / "clip.y4m"))
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@pytest.fixture
+def page(camera_browser: Browser) -> Iterator[Page]:
+    context = camera_browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def open_webcam_page(page: Page, app: AppServer) -> Frame:
+    """Home first (Streamlit leaves its legacy pages/ mode once dashboard.py has run), then its Webcam link;
+    returns the camera component's frame."""
+    page.goto(app)
+    expect(page.get_by_role("heading", name="PoseScope")).to_be_visible(timeout=30_000)
+    page.get_by_role("link", name="Webcam").first.click()
+    expect(page.get_by_role("heading", name="Webcam", exact=True)).to_be_visible(timeout=30_000)
+    handle = page.locator(COMPONENT).element_handle(timeout=30_000)
+    frame = handle.content_frame() if handle else None
+    assert frame is not None, "The camera component's frame is missing"
+    return frame
+
+
+def poll(read: Callable[[], T], done: Callable[[T], bool], timeout_s: float, page: Page, every_ms: int = 200) -> T:
+    """read() until done(value) or the time is up; the last value either way."""
+    deadline = time.monotonic() + timeout_s
+    value = read()
+    while not done(value) and time.monotonic() < deadline:
+        page.wait_for_timeout(every_ms)
+        value = read()
+    return value
+
+
+def metric(page: Page, label: str) -> str:
+    box = page.get_by_test_id("stMetric").filter(has=page.get_by_test_id("stMetricLabel").filter(has_text=label))
+    return box.get_by_test_id("stMetricValue").inner_text()
+
+
+def number(text: str) -> float:
+    found = re.search(r"-?[\d,]+(\.\d+)?", text)
+    assert found, f"no number in {text!r}"
+    return float(found.group().replace(",", ""))
+
+
+def chart_traces(page: Page) -> list[dict[str, Any]]:
+    plot = page.get_by_test_id("stPlotlyChart").locator(".js-plotly-plot").first
+    return plot.evaluate(CHART_DATA)
+
+
+def returned_picture(camera: Frame) -> dict[str, Any] | None:
+    return camera.evaluate(READ_VIDEO, PRIVACY_BACKGROUND)
+
+
+def test_live_stream_shows_skeleton_chart_figures_and_records(page: Page, app_url: AppServer) -> None:
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    camera = open_webcam_page(page, app_url)
+    camera.get_by_role("button", name="Start").click()
+    started = time.monotonic()
+
+    # 1. Processed frames come back with the skeleton drawn (the clip has no pixel of the joints' red).
+    picture = poll(lambda: returned_picture(camera), lambda v: bool(v and v["joints"] > 150), STREAM_TIMEOUT_S, page,
+                   every_ms=100)
+    first_skeleton_s = time.monotonic() - started
+    assert picture and picture["joints"] > 150, \
+        f"No skeleton came back within {STREAM_TIMEOUT_S} s: {picture}\nServer log:\n{app_url.log()}"
+    assert (picture["width"], picture["height"]) in CAMERA_SIZES, picture
+    print(f"first frame with the skeleton {first_skeleton_s:.1f} s after Start")
+    assert first_skeleton_s < 10, f"the skeleton took {first_skeleton_s:.1f} s to appear"
+    # Neither end was given an ICE server: nothing but this machine is contacted.
+    assert any("RTCConfiguration" in text and "iceServers: Array(0)" in text for text in console), console[:20]
+
+    # 2. The live chart updates: the four default angles, real values, new data a few times a second.
+    camera.evaluate(WATCH_FRAMES)
+    expect(page.get_by_test_id("stPlotlyChart")).to_have_count(1, timeout=10_000)
+    first = poll(lambda: chart_traces(page), lambda traces: bool(traces and len(traces[0]["y"]) > 10), 10, page)
+    assert first and len(first[0]["y"]) > 10, f"The live chart got no data: {first}"
+    page.wait_for_timeout(1500)
+    second = chart_traces(page)
+    assert [trace["name"] for trace in second] == list(DEFAULT_LIVE_ANGLES)
+    for trace in second:
+        values = np.array(trace["y"], float)
+        assert np.isfinite(values).sum() > 10, f"{trace['name']}: too few measured values"
+        assert ((values[np.isfinite(values)] > 0) & (values[np.isfinite(values)] <= 180)).all(), trace["name"]
+    assert [t["y"] for t in first] != [t["y"] for t in second], "The live chart did not change in 1.5 s"
+    assert max(second[0]["x"]) == 0 and min(second[0]["x"]) < -1, "x is not seconds ago, up to now"
+
+    # 3. The figures shown are sane.
+    page.wait_for_timeout(3000)
+    fps, processing, lag, dropped = (metric(page, name) for name in ("Processed", "Processing", "Lag", "Dropped"))
+    print(f"shown: {fps}, {processing}, lag {lag}, dropped {dropped}")
+    assert 5 <= number(fps) <= 40, f"processed frames/s {fps}"
+    assert 1 <= number(processing) <= 150, f"processing time {processing}"
+    assert 0 <= number(lag) <= 1000, f"lag {lag}"
+    assert number(dropped) >= 0
+    caption = page.get_by_text(re.compile(r"^Camera [\d.]+ fps · processing p95")).inner_text()
+    assert 10 <= number(caption) <= 40, caption
+
+    # 4. No growing delay: the browser's presentation time against the camera's clock stays level.
+    frames = np.array(camera.evaluate("() => window.__frames"), float)
+    assert len(frames) > 20, f"only {len(frames)} frames were shown in about 5 s"
+    shown_s = (frames[:, 1] - frames[0, 1]) / 1000
+    rtp = np.unwrap(frames[:, 0], period=2**32)  # a 32-bit clock at 90 kHz, from a random start
+    delay_ms = frames[:, 1] - (rtp - rtp[0]) / 90
+    early, late = np.median(delay_ms[shown_s < 1.5]), np.median(delay_ms[shown_s > shown_s[-1] - 1.5])
+    print(f"{len(frames) / shown_s[-1]:.1f} frames/s shown; delay change {late - early:+.0f} ms "
+          f"over {shown_s[-1]:.1f} s")
+    assert late - early < 500, f"the picture fell {late - early:.0f} ms further behind in {shown_s[-1]:.0f} s"
+
+    # 5. A setting takes effect without restarting the stream: privacy mode blanks the person out.
+    stream_id = picture["stream"]
+    page.get_by_text("Privacy mode (skeleton only)").click()
+    private = poll(lambda: returned_picture(camera), lambda v: bool(v and v["background"] > 0.6 and v["joints"] > 50),
+                   15, page)
+    assert private and private["background"] > 0.6 and private["joints"] > 50, \
+        f"privacy mode did not blank the picture: {private}"
+    assert private["stream"] == stream_id, "the stream was restarted"
+
+    # 6. Record a few seconds, then the recording is charted and downloads in the Video page's formats.
+    page.get_by_role("button", name="Start recording").click()
+    expect(page.get_by_role("button", name="Stop recording")).to_be_visible(timeout=10_000)
+    page.wait_for_timeout(3000)
+    page.get_by_role("button", name="Stop recording").click()
+    expect(page.get_by_role("heading", name="Recording")).to_be_visible(timeout=20_000)
+    expect(page.get_by_test_id("stPlotlyChart")).to_have_count(2, timeout=20_000)
+    downloads = page.get_by_test_id("stDownloadButton")
+    expect(downloads).to_have_count(4)  # the video is recorded only when asked for (and never in privacy mode)
+    expect(downloads).to_contain_text(["Landmarks CSV", "Angles CSV", "Summary (JSON)", "Pose series (.npz)"])
+
+    def download(label: str) -> bytes:
+        with page.expect_download(timeout=30_000) as info:
+            downloads.filter(has_text=label).click()
+        return Path(info.value.path()).read_bytes()
+
+    series = PoseSeries.from_npz(download("Pose series (.npz)"))
+    assert series.frames >= 12, f"only {series.frames} frames in a 3 s recording"
+    assert 2.0 < series.times_s[-1] < 6.0 and (np.diff(series.times_s) > 0).all()
+    assert series.present[:, 0].mean() > 0.8, "the man was missing from most recorded frames"
+    assert (series.width, series.height) in CAMERA_SIZES  # Chrome may scale its camera down when the CPU is busy
+    landmarks = list(csv.reader(io.StringIO(download("Landmarks CSV").decode())))
+    assert landmarks[0] == LANDMARK_COLUMNS and len(landmarks) - 1 == 33 * series.present.sum()
+    angles = list(csv.reader(io.StringIO(download("Angles CSV").decode())))
+    assert angles[0] == ANGLE_COLUMNS and len(angles) - 1 >= series.frames * 0.8
+    summary = json.loads(download("Summary (JSON)"))
+    assert summary["format"] == SUMMARY_FORMAT and summary["source"] == "webcam"
+    assert summary["counts"]["frames"] == series.frames
+
+    full_page_screenshot(page, SCREENSHOT)
+    assert_no_exception(page)
+    camera.get_by_role("button", name="Stop").click()
+
+
+def test_a_denied_camera_says_what_to_do(playwright: Playwright, app_url: AppServer, media: Path) -> None:
+    browser = launch_chromium(playwright, ["--use-fake-device-for-media-stream", "--deny-permission-prompts",
+                                           f"--use-file-for-fake-video-capture={media / 'clip.y4m'}"])
+    try:
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        camera = open_webcam_page(page, app_url)
+        camera.get_by_role("button", name="Start").click()
+        # The widget shows the browser's error; the page says what it means and what to do.
+        expect(camera.get_by_role("alert")).to_contain_text("NotAllowedError", timeout=15_000)
+        page.get_by_text("Camera not starting? What the messages mean").click()
+        advice = page.get_by_test_id("stExpanderDetails")
+        expect(advice).to_contain_text("NotAllowedError: Permission denied")
+        expect(advice).to_contain_text("Allow it (the camera icon in the address bar")
+        expect(page.get_by_role("button", name="Start recording")).to_be_disabled()
+        assert_no_exception(page)
+    finally:
+        browser.close()

@@ -1,0 +1,393 @@
+"""The live pipeline behind the Webcam page, on real camera-like frames with the real model.
+
+Frames are clip.y4m's (640x480, a man doing jumping jacks), decoded to yuv420p av.VideoFrames with WebRTC's
+90 kHz timestamps: what streamlit-webrtc hands the page's callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from aiortc import MediaStreamTrack
+from streamlit_webrtc.models import CallbackAttachableProcessor
+from streamlit_webrtc.process import AsyncVideoProcessTrack
+
+from analysis.angles import ANGLE_NAMES, ANGLES
+from analysis.drawing import JOINT_COLOUR, LABEL_COLOUR, PRIVACY_BACKGROUND
+from analysis.engine import PoseSettings
+from analysis.exports import ANGLE_COLUMNS, SUMMARY_FORMAT
+from analysis.landmarks import INDEX
+from analysis.live import (
+    AngleSmoother,
+    IceConfigError,
+    LiveBuffer,
+    LiveProcessor,
+    LiveSettings,
+    Recorder,
+    ice_servers_from,
+    live_figure,
+    rtc_configuration,
+)
+from analysis.series import PoseSeries
+from analysis.tables import LANDMARK_COLUMNS
+
+TIME_BASE = Fraction(1, 90_000)
+SEGMENT = np.array([a.kind == "segment" for a in ANGLES])
+
+
+def camera_frame(source: av.VideoFrame, index: int, fps: float = 30.0) -> av.VideoFrame:
+    """A copy of `source` stamped as frame `index` of a camera running at `fps`."""
+    frame = av.VideoFrame.from_ndarray(source.to_ndarray(), format="yuv420p")
+    frame.pts, frame.time_base = round(index / fps / TIME_BASE), TIME_BASE
+    return frame
+
+
+@pytest.fixture(scope="module")
+def clip(media: Path) -> list[av.VideoFrame]:
+    with av.open(str(media / "clip.y4m")) as container:
+        frames = [frame.reformat(format="yuv420p") for frame in container.decode(video=0)]
+    assert len(frames) == 60 and (frames[0].width, frames[0].height) == (640, 480)
+    return [camera_frame(frame, i) for i, frame in enumerate(frames)]
+
+
+@pytest.fixture
+def processor() -> LiveProcessor:
+    live = LiveProcessor()  # the page's defaults: lite model, mirrored, four angles
+    assert live.wait_until_ready(), live.stats().error
+    yield live
+    live.close()
+
+
+def colour_pixels(rgb: np.ndarray, colour: tuple[int, int, int], tolerance: int = 30) -> int:
+    return int((np.abs(rgb.astype(np.int16) - colour) <= tolerance).all(axis=-1).sum())
+
+
+def test_the_callback_path_finds_the_man_and_draws_skeleton_angles_and_hud(processor: LiveProcessor,
+                                                                          clip: list[av.VideoFrame]) -> None:
+    for frame in clip[:10]:
+        out = processor.process_newest([frame])
+    assert isinstance(out, av.VideoFrame) and (out.width, out.height) == (640, 480)
+    shown, camera = out.to_ndarray(format="rgb24"), clip[9].to_ndarray(format="rgb24")
+
+    latest = processor.latest()
+    assert latest is not None and latest.pose.people == 1
+    pose = latest.pose
+    assert (pose.visibility[0, [INDEX["left_shoulder"], INDEX["right_hip"], INDEX["left_knee"]]] > 0.5).all()
+    # The data stays in camera coordinates (mirroring is for the picture only): the nose is in the picture's
+    # middle third, and the legs are straight enough in this clip.
+    assert 0.3 < pose.landmarks[0, INDEX["nose"], 0] < 0.7
+    knee = ANGLE_NAMES.index("left knee")
+    assert 120 < latest.angles[0, knee] <= 180
+
+    # The overlay: red joints and yellow angle labels the clip itself does not have, on a mirrored picture.
+    assert colour_pixels(camera, JOINT_COLOUR) == 0
+    assert colour_pixels(shown, JOINT_COLOUR) > 150
+    assert colour_pixels(shown, LABEL_COLOUR) > 20
+    corner = (slice(380, 480), slice(0, 120))  # bottom left: far from the man and the HUD
+    np.testing.assert_array_equal(shown[corner], camera[:, ::-1][corner])
+    # The HUD: a darkened box in the top-left corner with light text in it.
+    hud = shown[8:40, 8:150]
+    assert (hud < 60).all(axis=-1).mean() > 0.5 and (hud > 200).all(axis=-1).sum() > 50
+
+    stats = processor.stats()
+    assert (stats.received, stats.processed, stats.dropped, stats.people) == (10, 10, 0, 1)
+    assert (stats.width, stats.height, stats.model) == (640, 480, "lite")
+    assert 0 < stats.processing_ms_p50 <= stats.processing_ms_p95 < 1000
+    assert stats.error is None
+
+
+def test_stale_frames_are_dropped_and_counted_and_the_newest_is_analysed(processor: LiveProcessor,
+                                                                         clip: list[av.VideoFrame]) -> None:
+    processor.process_newest([clip[0]])
+    processor.process_newest(clip[1:4])  # three arrived while the first was processed: only the newest counts
+    stats = processor.stats()
+    assert (stats.received, stats.processed, stats.dropped) == (4, 2, 2)
+    times = processor.window().times_s
+    assert len(times) == 2
+    assert times[1] - times[0] == pytest.approx(3 / 30, abs=1e-3)  # frame 3's time, not frame 1's
+
+
+class PacedCamera(MediaStreamTrack):
+    """A 30 frames/s camera in real time, playing the clip."""
+
+    kind = "video"
+
+    def __init__(self, frames: list[av.VideoFrame]) -> None:
+        super().__init__()
+        self.frames, self.sent, self.start = frames, 0, 0.0
+
+    async def recv(self) -> av.VideoFrame:
+        if self.sent == 0:
+            self.start = time.monotonic()
+        await asyncio.sleep(max(0.0, self.start + self.sent / 30 - time.monotonic()))
+        frame = camera_frame(self.frames[self.sent % len(self.frames)], self.sent)
+        self.sent += 1
+        return frame
+
+
+def test_through_streamlit_webrtc_a_slow_callback_drops_frames_instead_of_queueing_them(
+        processor: LiveProcessor, clip: list[av.VideoFrame]) -> None:
+    """streamlit-webrtc's own track, fed at 30 frames/s, with a callback slowed to about 8 frames/s: the lag
+    stays flat (no queue builds up) and the frames in between are dropped."""
+    lags: list[float] = []
+
+    async def slow_callback(frames: list[av.VideoFrame]) -> list[av.VideoFrame]:
+        out = processor.process_newest(frames)
+        lags.append(processor.stats().lag_ms)
+        time.sleep(0.1)  # noqa: ASYNC251 - a slow machine: the real callback blocks its thread the same way
+        return [out]
+
+    async def stream() -> PacedCamera:
+        camera = PacedCamera(clip)
+        track = AsyncVideoProcessTrack(camera, CallbackAttachableProcessor(None, slow_callback, None))
+        while camera.sent < 90:  # 3 s of camera
+            await track.recv()
+        track.stop()
+        return camera
+
+    camera = asyncio.run(stream())
+    stats = processor.stats()
+    assert stats.received >= 85
+    assert 15 <= stats.processed <= 40, stats
+    assert stats.dropped == stats.received - stats.processed >= 45
+    assert max(lags[len(lags) // 2:]) < 200, f"the lag grew: {lags}"
+    newest_shown = processor.window().times_s[-1] - processor.window().times_s[0]
+    assert newest_shown > (camera.sent - 1) / 30 - 0.3, "the last frame analysed is stale"
+
+
+def test_settings_change_on_the_next_frame_and_a_new_model_takes_over_without_a_gap(
+        processor: LiveProcessor, clip: list[av.VideoFrame]) -> None:
+    for frame in clip[:5]:
+        processor.process_newest([frame])
+    processor.update(LiveSettings(pose=PoseSettings(complexity="full"), angles=("left knee",), mirror=False,
+                                  privacy=True))
+    people, models = [], []
+    for i, frame in enumerate(clip[5:] * 5, start=5):
+        shown = processor.process_newest([camera_frame(frame, i)]).to_ndarray(format="rgb24")
+        people.append(processor.latest().pose.people)
+        models.append(processor.stats().model)
+        if i == 5:  # privacy mode from the very next frame: the person is gone, the skeleton stays
+            assert colour_pixels(shown, PRIVACY_BACKGROUND, 2) > 0.8 * 640 * 480
+            assert colour_pixels(shown, JOINT_COLOUR) > 100
+        if models[-1] == "full" and len(models) > 10:
+            break
+        time.sleep(0.02)
+    assert models[0] == "lite" and models[-1] == "full", models
+    assert all(p == 1 for p in people), "a frame went without a pose while the new model loaded"
+
+
+def test_the_smoother_steadies_a_still_angle_follows_a_moving_one_and_crosses_plus_minus_180() -> None:
+    rng = np.random.default_rng(0)
+    times = np.arange(300) / 30
+    segment_column = int(np.flatnonzero(SEGMENT)[0])
+
+    def smooth(joint: np.ndarray, segment: np.ndarray) -> np.ndarray:
+        smoother = AngleSmoother(min_cutoff=1.5, beta=0.02)  # LiveSettings' defaults
+        out = []
+        for t, a, b in zip(times, joint, segment):
+            row = np.full(len(ANGLES), np.nan)
+            row[0], row[segment_column] = a, b
+            out.append(smoother(row, float(t)))
+        return np.array(out)
+
+    def rms(error: np.ndarray) -> float:
+        return float(np.sqrt(np.mean(error[30:] ** 2)))  # after the first second
+
+    still = 150 + rng.normal(0, 4, len(times))  # someone holding a pose, with the model's jitter
+    out = smooth(still, np.full(len(times), 10.0))
+    assert np.isnan(out[:, 1]).all()  # an angle never measured stays unmeasured
+    assert rms(out[:, 0] - 150) < 0.6 * 4  # the labels and the chart flicker less than half as much
+
+    moving = 120 + 40 * np.sin(2 * np.pi * 0.5 * times)  # an elbow bending every 2 s
+    noisy = moving + rng.normal(0, 4, len(times))
+    crossing = 178 + 4 * np.sin(2 * np.pi * times)  # a segment angle going over ±180° and back
+    out = smooth(noisy, (crossing + rng.normal(0, 1, len(times)) + 180) % 360 - 180)
+    assert np.std(np.diff(out[:, 0], 2)) < 0.5 * np.std(np.diff(noisy, 2))  # less frame-to-frame jitter
+    assert rms(out[:, 0] - moving) < 6  # and it keeps up with the movement
+    segment = out[:, segment_column]
+    assert ((segment > -180) & (segment <= 180)).all()
+    assert np.abs((segment - crossing + 180) % 360 - 180)[30:].max() < 6, "crossing ±180° made the filter jump"
+
+
+def test_the_ring_buffer_keeps_rows_whole_under_concurrent_writers_and_readers() -> None:
+    buffer = LiveBuffer(capacity=64)
+    writers, pushes = 4, 3000
+    problems: list[str] = []
+    stop = threading.Event()
+
+    def write(k: int) -> None:
+        for i in range(pushes):
+            v = float(k * 100_000 + i)
+            buffer.push(v, np.full(len(ANGLES), v), np.full(len(ANGLES), v), np.full((33, 5), v), np.full((33, 3), v))
+
+    reads = [0]
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                window = buffer.window()
+                rows = len(window.times_s)
+                if rows > 64:
+                    problems.append(f"{rows} rows in a ring of 64")
+                for field in (window.angles, window.smoothed, window.landmarks, window.world):
+                    if len(field) != rows or (rows and not (field.reshape(rows, -1) == window.times_s[:, None]).all()):
+                        problems.append("a row mixes two pushes")
+                reads[0] += 1
+        except Exception as error:  # noqa: BLE001 - a reader that dies must fail the test, not go quiet
+            problems.append(repr(error))
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(writers)]
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for thread in readers + threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stop.set()
+    for thread in readers:
+        thread.join()
+    assert not problems, problems[:5]
+    assert reads[0] > 30, "the readers hardly ran"
+    assert buffer.pushed == writers * pushes
+    assert len(buffer.window().times_s) == 64
+
+
+def test_one_writer_and_readers_see_the_newest_frames_in_order() -> None:
+    buffer = LiveBuffer(capacity=100)
+    seen_last: list[float] = []
+    done = threading.Event()
+
+    problems: list[str] = []
+
+    def read() -> None:
+        while not done.is_set():
+            times = buffer.window(seconds=1.0).times_s
+            if len(times):
+                if not ((np.diff(times) > 0).all() and times[-1] - times[0] <= 1.0):
+                    problems.append(f"out of order or too long: {times[0]} … {times[-1]}")
+                seen_last.append(times[-1])
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    for i in range(5000):
+        t = i / 30
+        buffer.push(t, np.zeros(len(ANGLES)), np.zeros(len(ANGLES)), np.zeros((33, 5)), np.zeros((33, 3)))
+    done.set()
+    reader.join()
+    assert not problems, problems[:5]
+    assert seen_last == sorted(seen_last) and len(seen_last) > 0
+    window = buffer.window(seconds=2.0)
+    assert len(window.times_s) == 61 and window.times_s[-1] == pytest.approx(4999 / 30)
+    assert len(buffer.window().times_s) == 100
+
+
+def test_the_live_chart_shows_the_last_seconds_of_the_chosen_angles(processor: LiveProcessor,
+                                                                    clip: list[av.VideoFrame]) -> None:
+    for frame in clip:
+        processor.process_newest([frame])
+    figure = live_figure(processor.window(15), ["left elbow", "right knee"], 15, max_points=20)
+    assert [trace.name for trace in figure.data] == ["left elbow", "right knee"]
+    x = np.asarray(figure.data[0].x)
+    assert len(x) <= 20 and x[-1] == 0 and x[0] == pytest.approx(-59 / 30, abs=0.1)
+    assert list(figure.layout.xaxis.range) == [-15, 0]
+    assert np.isfinite(np.asarray(figure.data[1].y, float)).sum() >= 15
+
+
+def test_a_recording_downloads_in_the_video_pages_formats(processor: LiveProcessor,
+                                                          clip: list[av.VideoFrame]) -> None:
+    processor.start_recording(with_video=True)
+    for i, frame in enumerate(clip[:45]):
+        frames = [clip[i - 1], frame] if i % 10 == 9 else [frame]  # now and then a frame is dropped
+        processor.process_newest(frames)
+    recording = processor.stop_recording()
+    assert processor.recorder is None and recording is not None
+
+    series = recording.series
+    assert series.frames == 45 and (series.width, series.height) == (640, 480)
+    assert series.times_s[0] == 0 and series.times_s[-1] == pytest.approx(44 / 30, abs=1e-3)
+    assert (np.diff(series.frame_index) >= 1).all() and series.frame_index[-1] == 44 + 4  # dropped frames: gaps
+    assert series.present[:, 0].all()
+    assert recording.fps == pytest.approx(30, abs=0.5)
+
+    landmarks = list(csv.reader(io.StringIO(recording.landmarks_csv())))
+    assert landmarks[0] == LANDMARK_COLUMNS and len(landmarks) == 1 + 45 * 33
+    assert landmarks[1][3] == "nose"
+    angles = list(csv.reader(io.StringIO(recording.angles_csv())))
+    assert angles[0] == ANGLE_COLUMNS and len(angles) == 1 + 45
+    knee = float(angles[20][ANGLE_COLUMNS.index("left knee")])
+    assert 90 < knee <= 180
+    summary = json.loads(recording.summary_json())
+    assert summary["format"] == SUMMARY_FORMAT and summary["source"] == "webcam"
+    assert summary["counts"]["frames"] == 45 and summary["people"][0]["frames_found"] == 45
+    assert summary["video"]["codec"] == "webrtc"
+
+    reopened = PoseSeries.from_npz(recording.to_npz())  # what the Video page opens
+    np.testing.assert_array_equal(reopened.landmarks, series.landmarks)
+    np.testing.assert_array_equal(reopened.times_s, series.times_s)
+
+    assert recording.video is not None and recording.video_error is None
+    with av.open(io.BytesIO(recording.video)) as container:
+        video = list(container.decode(video=0))
+    assert len(video) == 45 and (video[0].width, video[0].height) == (640, 480)
+
+
+def test_a_recording_stops_growing_at_its_limit(clip: list[av.VideoFrame]) -> None:
+    live = LiveProcessor()
+    assert live.wait_until_ready()
+    try:
+        pose = None
+        for frame in clip[:3]:
+            live.process_newest([frame])
+            pose = live.latest().pose
+        recorder = Recorder(LiveSettings(), max_s=1.0)
+        for i in range(60):
+            recorder.add(i / 30, pose)
+        recording = recorder.finish()
+        recorder.add(3.0, pose)  # after finish: ignored
+    finally:
+        live.close()
+    assert recording.truncated and recording.series.frames == 31 and recording.series.times_s[-1] == 1.0
+    assert "limit" in json.loads(recording.summary_json())["warning"]
+
+
+def test_an_empty_recording_is_empty_not_an_error() -> None:
+    recording = Recorder(LiveSettings()).finish()
+    assert recording.series.frames == 0 and recording.duration_s == 0 and recording.fps == 0
+    assert recording.landmarks_csv().splitlines() == [",".join(LANDMARK_COLUMNS)]
+
+
+def test_no_ice_server_unless_configured_and_clear_errors_when_misconfigured() -> None:
+    assert ice_servers_from(None, {}) == [] and ice_servers_from({}, {}) == []
+    assert rtc_configuration([]) == {"iceServers": []}
+
+    secrets = {"ice_servers": [{"urls": "stun:stun.example.org:3478"},
+                               {"urls": ["turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349"],
+                                "username": "posescope", "credential": "s3cret"}]}
+    assert ice_servers_from(secrets, {}) == [
+        {"urls": ["stun:stun.example.org:3478"]},
+        {"urls": ["turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349"],
+         "username": "posescope", "credential": "s3cret"}]
+    environ = {"POSESCOPE_ICE_SERVERS": '[{"urls": "stun:stun.lan:3478"}]'}
+    assert ice_servers_from(secrets, environ) == [{"urls": ["stun:stun.lan:3478"]}]  # the environment wins
+
+    for secrets, words in [
+        ({"ice_servers": [{"urls": "turn:turn.example.org"}]}, "needs a `username` and a `credential`"),
+        ({"ice_servers": [{"urls": "http://example.org"}]}, "is not a STUN or TURN URL"),
+        ({"ice_servers": [{"url": "stun:stun.example.org"}]}, "must be a table with `urls`"),
+        ({"ice_servers": [{"urls": "stun:a.org", "password": "x"}]}, "unknown keys ['password']"),
+        ({"ice_servers": "stun:stun.example.org"}, "must be a list of servers"),
+    ]:
+        with pytest.raises(IceConfigError, match=None) as error:
+            ice_servers_from(secrets, {})
+        assert words in str(error.value) and ".streamlit/secrets.toml" in str(error.value)
+    with pytest.raises(IceConfigError, match="POSESCOPE_ICE_SERVERS is not valid JSON"):
+        ice_servers_from(None, {"POSESCOPE_ICE_SERVERS": "[{urls: stun:x}]"})

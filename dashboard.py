@@ -14,15 +14,15 @@ def home() -> None:
         "and see the skeleton, joint angles, landmark tables and a 3D view, in seconds.")
     image, video, webcam = st.columns(3)
     with image.container(border=True):
-        st.page_link(IMAGE_PAGE, label="**Image**", icon="🖼️")
+        st.page_link(IMAGE_PAGE, label="**Image**", icon=":material/image:")
         st.caption("One or several photos: skeleton, 33 landmarks, joint and segment angles, 3D skeleton, "
                    "PNG, CSV and JSON downloads.")
     with video.container(border=True):
-        st.page_link(VIDEO_PAGE, label="**Video**", icon="🎞️")
+        st.page_link(VIDEO_PAGE, label="**Video**", icon=":material/movie:")
         st.caption("Training videos: skeleton on every frame, a frame scrubber, angle and speed curves over time, "
                    "a summary per joint, CSV, JSON and TRC exports.")
     with webcam.container(border=True):
-        st.page_link(WEBCAM_PAGE, label="**Webcam**", icon="📷")
+        st.page_link(WEBCAM_PAGE, label="**Webcam**", icon=":material/videocam:")
         st.caption("Live skeleton, joint angles and a live chart from your camera over WebRTC; record a session "
                    "and download it.")
 
@@ -44,11 +44,11 @@ def home() -> None:
         "Uploads are kept in memory and temporary files are removed when the analysis ends.")
 
 
-IMAGE_PAGE = st.Page("pages/image.py", title="Image", icon="🖼️", url_path="image")
-VIDEO_PAGE = st.Page("pages/video.py", title="Video", icon="🎞️", url_path="video")
-WEBCAM_PAGE = st.Page("pages/webcam.py", title="Webcam", icon="📷", url_path="webcam")
+IMAGE_PAGE = st.Page("views/image.py", title="Image", icon=":material/image:", url_path="image")
+VIDEO_PAGE = st.Page("views/video.py", title="Video", icon=":material/movie:", url_path="video")
+WEBCAM_PAGE = st.Page("views/webcam.py", title="Webcam", icon=":material/videocam:", url_path="webcam")
 
-st.set_page_config(page_title="PoseScope", page_icon="🦴", layout="wide")
-navigation = st.navigation([st.Page(home, title="Home", icon="🏠", default=True),
+st.set_page_config(page_title="PoseScope", page_icon=":material/accessibility_new:", layout="wide")
+navigation = st.navigation([st.Page(home, title="Home", icon=":material/home:", default=True),
                             IMAGE_PAGE, VIDEO_PAGE, WEBCAM_PAGE])
 navigation.run()

@@ -37,37 +37,18 @@ RESULT_TIMEOUT_MS = 60_000  # the first analysis loads the pose model
 SCREENSHOT = Path("/tmp/browser_image.png")
 
 
-@pytest.fixture(scope="module")
-def app(app_url: AppServer, browser: Browser) -> AppServer:
-    """The module's server, after one visit to the home page.
-
-    Streamlit only drops its legacy ``pages/`` folder mode once ``dashboard.py`` has called ``st.navigation`` in the
-    process; until then a deep link to /image runs ``pages/image.py`` alone (see the xfail test at the end). Opening
-    the home page once makes these tests see the app as users do after its first visit.
-    """
-    context = browser.new_context()
-    try:
-        home = context.new_page()
-        home.goto(app_url)
-        expect(home.get_by_role("heading", name="PoseScope")).to_be_visible(timeout=30_000)
-        wait_for_app_idle(home)
-    finally:
-        context.close()
-    return app_url
-
-
-def open_image_page(page: Page, app: AppServer) -> None:
-    page.goto(f"{app}/image")
+def open_image_page(page: Page, app_url: AppServer) -> None:
+    page.goto(f"{app_url}/image")
     expect(page.get_by_role("heading", name="Image", exact=True)).to_be_visible(timeout=30_000)
 
 
-def wait_visible(locator: Locator, app: AppServer, what: str, timeout_ms: float = RESULT_TIMEOUT_MS) -> None:
+def wait_visible(locator: Locator, app_url: AppServer, what: str, timeout_ms: float = RESULT_TIMEOUT_MS) -> None:
     """Wait for ``locator`` to be visible; on timeout, fail with the server's log (tracebacks are hidden in the UI)."""
     try:
         expect(locator.first).to_be_visible(timeout=timeout_ms)
     except AssertionError as error:
         pytest.fail(f"{what} did not appear within {timeout_ms / 1000:.0f} s: {error}\n"
-                    f"Server log:\n{app.log()}", pytrace=False)
+                    f"Server log:\n{app_url.log()}", pytrace=False)
 
 
 def keyed_container(page: Page, key: str) -> Locator:
@@ -82,13 +63,13 @@ def coloured_pixels(png: bytes, hex_colour: str, tolerance: int = 40) -> int:
     return int(np.all(np.abs(pixels - target) <= tolerance, axis=-1).sum())
 
 
-def test_bus_photo_shows_skeleton_landmarks_angles_and_3d_view(page: Page, app: AppServer, media: Path) -> None:
-    open_image_page(page, app)
+def test_bus_photo_shows_skeleton_landmarks_angles_and_3d_view(page: Page, app_url: AppServer, media: Path) -> None:
+    open_image_page(page, app_url)
     upload_files(page, media / "bus.jpg")
 
     # The annotated photo: a real, decoded <img> at the photo's own size (bus.jpg is 810 x 1080).
     picture = page.locator('[data-testid="stImage"] img')
-    wait_visible(picture, app, "The annotated photo")
+    wait_visible(picture, app_url, "The annotated photo")
     expect(picture).to_have_count(1)
     expect(picture).to_have_js_property("complete", True, timeout=RESULT_TIMEOUT_MS)
     expect(picture).to_have_js_property("naturalWidth", 810)
@@ -99,7 +80,7 @@ def test_bus_photo_shows_skeleton_landmarks_angles_and_3d_view(page: Page, app: 
     # as the canvas's fallback content (attached, never "visible") whose aria-rowcount is the full row count plus the
     # header row, whatever rows are scrolled into view.
     landmark_frame = keyed_container(page, "landmarks-bus").get_by_test_id("stDataFrame")
-    wait_visible(landmark_frame, app, "The landmark table")
+    wait_visible(landmark_frame, app_url, "The landmark table")
     expect(landmark_frame).to_have_count(1)
     landmark_grid = landmark_frame.locator('canvas table[role="grid"]')
     expect(landmark_grid).to_have_count(1)
@@ -116,7 +97,7 @@ def test_bus_photo_shows_skeleton_landmarks_angles_and_3d_view(page: Page, app: 
     # person 1's colour, counted in a screenshot of the chart: about 2,500 pixels when drawn; a blank or failed WebGL
     # canvas leaves only the legend's swatch (about 120).
     chart = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot')
-    wait_visible(chart, app, "The 3D chart")
+    wait_visible(chart, app_url, "The 3D chart")
     expect(chart).to_have_count(1)
     canvas = chart.locator(".gl-container canvas")
     expect(canvas.first).to_be_visible(timeout=30_000)
@@ -145,12 +126,12 @@ def test_bus_photo_shows_skeleton_landmarks_angles_and_3d_view(page: Page, app: 
     full_page_screenshot(page, SCREENSHOT)
 
 
-def test_photo_without_a_person_says_so(page: Page, app: AppServer, media: Path) -> None:
-    open_image_page(page, app)
+def test_photo_without_a_person_says_so(page: Page, app_url: AppServer, media: Path) -> None:
+    open_image_page(page, app_url)
     upload_files(page, media / "zidane.jpg")
 
     hint = page.get_by_test_id("stAlert").filter(has_text="No person was found in this picture")
-    wait_visible(hint, app, "The 'No person was found' hint")
+    wait_visible(hint, app_url, "The 'No person was found' hint")
     expect(page.get_by_text("zidane.jpg: 1280 × 720 px, 0 people")).to_be_visible()
     expect(page.locator('[data-testid="stImage"] img')).to_have_js_property("naturalWidth", 1280)
     wait_for_app_idle(page)
@@ -160,14 +141,14 @@ def test_photo_without_a_person_says_so(page: Page, app: AppServer, media: Path)
     assert_no_exception(page)
 
 
-def test_text_file_named_jpg_gets_a_human_error(page: Page, app: AppServer, tmp_path: Path) -> None:
+def test_text_file_named_jpg_gets_a_human_error(page: Page, app_url: AppServer, tmp_path: Path) -> None:
     fake = tmp_path / "notes.jpg"
     fake.write_text("These are my training notes, not a photo.\n" * 20)
-    open_image_page(page, app)
+    open_image_page(page, app_url)
     upload_files(page, fake)
 
     error = page.get_by_test_id("stAlert").filter(has_text="not an image we can read")
-    wait_visible(error, app, "The 'not an image we can read' error")
+    wait_visible(error, app_url, "The 'not an image we can read' error")
     expect(error).to_have_count(1)
     expect(error).to_contain_text("notes.jpg")
     expect(error).to_contain_text("Choose a JPEG, PNG, WebP or BMP photo.")
@@ -176,13 +157,8 @@ def test_text_file_named_jpg_gets_a_human_error(page: Page, app: AppServer, tmp_
     assert_no_exception(page)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="Known bug: with a pages/ folder beside dashboard.py, Streamlit runs in legacy multipage "
-                   "mode until the first visit to the home page calls st.navigation; a deep link "
-                   "to /image on a fresh server runs pages/image.py alone (navigation 'dashboard, image, shared', "
-                   "no page config). Rename pages/ (e.g. to views/) to fix, then remove this mark.")
 def test_deep_link_to_image_page_on_a_fresh_server_uses_the_app_navigation(browser: Browser) -> None:
-    with streamlit_server() as fresh:  # its own server: the bug is process-wide, and app() has visited home already
+    with streamlit_server() as fresh:  # a server no one has visited: the first request is the deep link
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         try:
             tab = context.new_page()
@@ -191,7 +167,7 @@ def test_deep_link_to_image_page_on_a_fresh_server_uses_the_app_navigation(brows
             wait_for_app_idle(tab)
             links = tab.locator('[data-testid="stSidebarNav"] a')
             expect(links.first).to_have_text(re.compile(r"Home$"), timeout=2_000)  # dashboard.py's own navigation
-            expect(links.filter(has_text=re.compile(r"^(dashboard|shared)$"))).to_have_count(0)  # not pages/*.py
+            expect(links.filter(has_text=re.compile(r"^(dashboard|shared)$"))).to_have_count(0)  # not views/*.py
             expect(tab).to_have_title(re.compile("PoseScope"))  # dashboard.py's set_page_config ran
         finally:
             context.close()

@@ -40,9 +40,9 @@ SCREENSHOT = Path("/tmp/video_page.png")
 PROGRESS = re.compile(r"Analysing: \d+ / \d+ frames · \d+ frames/s · about (\d+ s|\d+ min \d+ s) left")
 
 
-@pytest.fixture(scope="module", name="app_url")
-def app_url_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
-    """The app, with TMPDIR pointed at a folder of its own (``app_url.temp``) so tests can see what it leaves."""
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    """The app, with TMPDIR pointed at a folder of its own (``app.temp``) so tests can see what it leaves."""
     temp = tmp_path_factory.mktemp("server_tmp")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("TMPDIR", str(temp))
@@ -50,20 +50,6 @@ def app_url_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppSer
             env.undo()  # the server has its environment; the tests keep theirs
             base_url.temp = temp  # type: ignore[attr-defined]
             yield base_url
-
-
-@pytest.fixture(scope="module")
-def app(app_url: AppServer, browser: Browser) -> AppServer:
-    """The module's server after one visit to the home page (see tests/test_browser_image.py for why)."""
-    context = browser.new_context()
-    try:
-        home = context.new_page()
-        home.goto(app_url)
-        expect(home.get_by_role("heading", name="PoseScope")).to_be_visible(timeout=30_000)
-        wait_for_app_idle(home)
-    finally:
-        context.close()
-    return app_url
 
 
 @pytest.fixture(autouse=True)

@@ -104,8 +104,7 @@ def page(camera_browser: Browser) -> Iterator[Page]:
 
 
 def open_webcam_page(page: Page, app: AppServer) -> Frame:
-    """Home first (Streamlit leaves its legacy pages/ mode once dashboard.py has run), then its Webcam link;
-    returns the camera component's frame."""
+    """The home page, then its Webcam link, as a person would; returns the camera component's frame."""
     page.goto(app)
     expect(page.get_by_role("heading", name="PoseScope")).to_be_visible(timeout=30_000)
     page.get_by_role("link", name="Webcam").first.click()

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def image_page() -> AppTest:
     app = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
     app.run()
-    app.switch_page("pages/image.py")
+    app.switch_page("views/image.py")
     app.run()
     assert not app.exception
     return app

@@ -67,7 +67,7 @@ def clip_frames(media: Path) -> list[np.ndarray]:
 def video_page() -> AppTest:
     app = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=120)
     app.run()
-    app.switch_page("pages/video.py")
+    app.switch_page("views/video.py")
     app.run()
     assert not app.exception
     return app

@@ -24,7 +24,7 @@ from analysis.live import (
     recording_figure,
     rtc_configuration,
 )
-from pages.shared import pose_settings_sidebar
+from views.shared import pose_settings_sidebar
 
 # The live chart, figures and table: twice a second, without rerunning the page. Each refresh is a script run,
 # and Streamlit follows every run with a full garbage collection unless runner.postScriptGC is off: about 140 ms
@@ -81,7 +81,7 @@ def ice_servers() -> list[dict]:
     try:
         return ice_servers_from(secrets, os.environ)
     except IceConfigError as error:
-        st.error(f"{error} Until it is fixed, only this machine can connect.", icon="🌐")
+        st.error(f"{error} Until it is fixed, only this machine can connect.", icon=":material/public:")
         return []
 
 
@@ -156,14 +156,14 @@ def connection_problems(ctx: WebRtcStreamerContext, stats: LiveStats) -> None:
         if now - since > SIGNALLING_TIMEOUT_S:
             st.error("The video connection could not be set up. On this machine, reload the page and press Start "
                      "again. From another machine, the app needs HTTPS and, across networks, a STUN or TURN "
-                     "server in .streamlit/secrets.toml (see the README).", icon="🔌")
+                     "server in .streamlit/secrets.toml (see the README).", icon=":material/power_off:")
     else:
         st.session_state.pop("webcam_signalling_since", None)
     if ctx.state.playing:
         since = st.session_state.setdefault("webcam_playing_since", now)
         if now - since > STALL_S and stats.since_last_frame_s > STALL_S:
             st.warning("Connected, but no camera frames are arriving. Check that the camera is not covered or used "
-                       "by another app, or press Stop and Start.", icon="📷")
+                       "by another app, or press Stop and Start.", icon=":material/videocam:")
     else:
         st.session_state.pop("webcam_playing_since", None)
 
@@ -172,7 +172,7 @@ def live_panel(ctx: WebRtcStreamerContext, live: LiveProcessor, names: list[str]
     stats = live.stats()
     connection_problems(ctx, stats)
     if stats.error:
-        st.error(stats.error, icon="🧩")
+        st.error(stats.error, icon=":material/extension_off:")
     show_figures(stats)
     if names:
         st.plotly_chart(live_figure(live.window(window_s), names, window_s), key="webcam_chart",
@@ -203,14 +203,14 @@ def show_recording(recording: Recording, names: list[str]) -> None:
     st.subheader("Recording")
     series = recording.series
     if series.frames == 0:
-        st.info("The recording has no frames: start the camera, then record.", icon="⏺️")
+        st.info("The recording has no frames: start the camera, then record.", icon=":material/fiber_manual_record:")
         return
     people = int(series.present.any(axis=0).sum())
     st.caption(f"Started {recording.started:%H:%M:%S}: {recording.duration_s:.1f} s, {series.frames} frames "
                f"({recording.fps:.1f} frames/s), {series.width} × {series.height} px, "
                f"{people} {'person' if people == 1 else 'people'} found.")
     if recording.truncated:
-        st.warning("The recording reached its 20-minute limit and stopped growing there.", icon="⏱️")
+        st.warning("The recording reached its 20-minute limit and stopped growing there.", icon=":material/timer:")
     if recording.video_error:
         st.warning(f"The video could not be recorded ({recording.video_error}); the pose data is complete.")
     if names:
@@ -238,7 +238,7 @@ live.update(settings)
 if camera_needs_https():
     st.warning("This page is open over plain http:// from another address, and browsers give cameras only to "
                "https:// pages and to localhost. Open it as http://localhost:8501 on the machine that runs "
-               "PoseScope, or serve PoseScope over HTTPS (see the README).", icon="🔒")
+               "PoseScope, or serve PoseScope over HTTPS (see the README).", icon=":material/lock:")
 
 picture, panel = st.columns([3, 2])
 with picture:
@@ -259,7 +259,7 @@ with picture:
                               "style": {"width": "100%", "borderRadius": "0.5rem", "border": "1px solid #2c313c"}})
     except SignallingTimeoutError:
         st.error("The video connection could not be set up in time. Press Start again; if it keeps failing from "
-                 "another machine, configure a STUN or TURN server (see the README).", icon="🔌")
+                 "another machine, configure a STUN or TURN server (see the README).", icon=":material/power_off:")
         st.stop()
     if live.recorder is not None and not (ctx.state.playing or ctx.state.signalling):
         st.session_state.webcam_recording = live.stop_recording()  # the camera stopped: so does the recording

@@ -35,7 +35,7 @@ from analysis.series import Kinematics, PoseSeries, Smoothing, kinematics
 from analysis.tables import landmark_table
 from analysis.video import ClipAnalysis, ClipOptions, Progress, analyse_video
 from analysis.video_io import VideoError, VideoInfo, probe, read_frames
-from pages.shared import download_stem, pose_settings_sidebar, show_model_error
+from views.shared import download_stem, pose_settings_sidebar, show_model_error
 
 VIDEO_TYPES = ("mp4", "mov", "m4v", "avi", "webm", "mkv")
 RECORDING_TYPE = "npz"
@@ -181,7 +181,7 @@ class ProgressPanel:
         with self._slot.container():
             bar, button = st.columns([7, 1], vertical_alignment="center")
             self._bar = bar.progress(0.0, text="Loading the pose model and opening the video…")
-            button.button("Cancel", key="cancel_analysis", on_click=_cancel, args=(request,), icon="⏹️",
+            button.button("Cancel", key="cancel_analysis", on_click=_cancel, args=(request,), icon=":material/stop:",
                           help="Stop the analysis. Nothing is kept, and temporary files are removed.")
         self._last = 0.0
 
@@ -306,7 +306,7 @@ def show_results(shown: Shown) -> None:
     if len(people) == 0:
         if shown.result:
             st.video(shown.result.preview)
-        st.warning(NO_PERSON_IN_VIDEO, icon="🔎")
+        st.warning(NO_PERSON_IN_VIDEO, icon=":material/person_search:")
         return
     step = shown.result.still_step if shown.result else max(1, math.ceil(series.frames / MAX_STILLS))
     scrub_frames = np.arange(0, series.frames, step)
@@ -317,7 +317,7 @@ def show_results(shown: Shown) -> None:
             st.video(shown.result.preview)
             st.caption("Annotated video (H.264), skeleton on every analysed frame.")
         else:
-            st.info("A recording holds poses only, no video: the frame view draws its skeleton.", icon="💾")
+            st.info("A recording holds poses only, no video: the frame view draws its skeleton.", icon=":material/save:")
     scrubber, chooser = st.columns([5, 1], vertical_alignment="bottom") if len(people) > 1 else (st.container(), None)
     person = int(people[0])
     if chooser is not None:
@@ -341,7 +341,7 @@ def show_results(shown: Shown) -> None:
 
     if series.frames == 1:
         st.warning("This video has a single frame, so there is no movement to chart: its landmarks and angle "
-                   "summary are below.", icon="🎞️")
+                   "summary are below.", icon=":material/movie:")
     charts, tables = st.columns([3, 2], gap="medium")
     with charts:
         if series.frames > 1:
@@ -506,14 +506,14 @@ def video_page(upload: UploadedFile, settings: PoseSettings, privacy: bool, smoo
     options = clip_options(info, privacy)
     request = f"{key}|{settings}|{options}"
     if st.session_state.get(CANCELLED) == request:
-        st.info("The analysis was cancelled: nothing was kept and its temporary files were removed.", icon="⏹️")
+        st.info("The analysis was cancelled: nothing was kept and its temporary files were removed.", icon=":material/stop:")
         st.button("Analyse again", on_click=_forget_cancel, type="primary")
         return
     try:
         result = VideoResult(*kept(key, settings, options))
     except _NotAnalysed:
         if note := heads_up(info, options):
-            st.warning(note, icon="⏱️")
+            st.warning(note, icon=":material/timer:")
         panel = ProgressPanel(request)
         try:
             result = analyse(upload, suffix, settings, options, panel.update, panel.stills)
@@ -524,7 +524,7 @@ def video_page(upload: UploadedFile, settings: PoseSettings, privacy: bool, smoo
         kept(key, settings, options, _fresh=(result.clip, result.preview, result.stills, result.still_step))
     caption.caption(video_caption(upload.name, info, result))
     if result.clip.warning:
-        st.warning(result.clip.warning, icon="✂️")
+        st.warning(result.clip.warning, icon=":material/content_cut:")
     series = result.clip.series
     motion = cached_kinematics(request, smoothing, height_m, _series=series)
     show_results(Shown(upload.name, series, motion, smoothing, height_m, result))
@@ -556,6 +556,6 @@ else:
         else:
             video_page(chosen, pose_settings, privacy_mode, clip_smoothing, person_height)
     except (VideoError, RecordingError) as problem:
-        st.error(f"**{chosen.name}**: {problem}", icon="🎞️")
+        st.error(f"**{chosen.name}**: {problem}", icon=":material/movie:")
     except ModelError as problem:
         show_model_error(problem)

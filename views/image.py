@@ -9,7 +9,7 @@ from analysis.figures import skeleton_3d
 from analysis.images import IMAGE_TYPES, ImageError, load_image
 from analysis.models import ModelError
 from analysis.photo import PhotoAnalysis, analyse_photo
-from pages.shared import NO_PERSON_HINTS, download_stem, image_engine, pose_settings_sidebar, show_model_error
+from views.shared import NO_PERSON_HINTS, download_stem, image_engine, pose_settings_sidebar, show_model_error
 
 MAX_IMAGE_MB = 50
 
@@ -27,7 +27,7 @@ def show_result(name: str, result: PhotoAnalysis, settings: PoseSettings) -> Non
     picture.image(result.annotated, caption=f"{name}: {pose.width} × {pose.height} px, "
                                             f"{pose.people} {'person' if pose.people == 1 else 'people'}")
     if pose.people == 0:
-        picture.info(NO_PERSON_HINTS, icon="🔎")
+        picture.info(NO_PERSON_HINTS, icon=":material/person_search:")
         return
     view3d.plotly_chart(skeleton_3d(pose.world, pose.visibility), key=f"3d-{name}")
 
@@ -75,6 +75,6 @@ for upload in uploads or []:
         try:
             show_result(upload.name, analyse(upload.getvalue(), settings, privacy), settings)
         except ImageError as error:
-            st.error(f"**{upload.name}**: {error}", icon="🖼️")
+            st.error(f"**{upload.name}**: {error}", icon=":material/image:")
         except ModelError as error:
             show_model_error(error)

@@ -51,7 +51,7 @@ def pose_settings_sidebar(default_complexity: str = "full", default_people: int 
 
 
 def show_model_error(error: ModelError) -> None:
-    st.error(str(error), icon="🧩")
+    st.error(str(error), icon=":material/extension_off:")
 
 
 def download_stem(filename: str) -> str:

@@ -41,7 +41,7 @@ a folder under --out:
 EXAMPLES = """\
 examples:
   python -m analysis jump.mp4 --out results
-      results/jump/ gets annotated.mp4, landmarks.csv, angles.csv, summary.json, person0.trc
+      results/jump/ gets annotated.mp4, landmarks.csv, angles.csv, summary.json, person1.trc
   python -m analysis *.jpg --out results --model heavy --max-people 3
       one folder per photo: annotated.png, landmarks.csv, pose.json
   python -m analysis run.mov --out results --start 2 --end 10 --stride 2 --height 1.75 --no-video

@@ -16,7 +16,8 @@ Files:
   as Kinematics and the page's charts hold them.
 - summary.json: the settings, the video, counts, per person and angle min, max, range and mean, speeds,
   and how long the analysis took. Values that do not exist are null, never NaN.
-- person<N>.trc: one person's world landmarks as an OpenSim marker file (see `trc`).
+- person<N>.trc: one person's world landmarks as an OpenSim marker file (see `trc`); N counts people from 1,
+  as the Video page names them ("person 1" is slot 0).
 """
 
 from __future__ import annotations
@@ -190,7 +191,7 @@ def trc(series: PoseSeries, person: int, *, rate_hz: float, camera_rate_hz: floa
     camera_rate_hz = camera_rate_hz or rate_hz
     markers = len(LANDMARK_NAMES)
     lines = [
-        "\t".join(["PathFileType", "4", "(X/Y/Z)", name or f"person{person}.trc"]),
+        "\t".join(["PathFileType", "4", "(X/Y/Z)", name or trc_name(person)]),
         "\t".join(["DataRate", "CameraRate", "NumFrames", "NumMarkers", "Units", "OrigDataRate",
                    "OrigDataStartFrame", "OrigNumFrames"]),
         "\t".join([f"{rate_hz:g}", f"{camera_rate_hz:g}", str(len(points)), str(markers), "m",
@@ -208,10 +209,42 @@ def trc(series: PoseSeries, person: int, *, rate_hz: float, camera_rate_hz: floa
     return "\n".join(lines) + "\n" + body
 
 
+def trc_rates(series: PoseSeries, clip: ClipAnalysis | None) -> tuple[float, float | None]:
+    """(DataRate, CameraRate) for a TRC file of this series, in Hz; CameraRate None means "the same".
+
+    Why one function: the CLI's files and the Video page's downloads must write the same header. From a
+    video with a frame rate: its fps over the stride, and its fps. From a recording (no clip), or a video
+    whose header gives no frame rate: the median rate of the frame times (30 for a single frame).
+    """
+    if clip is not None and clip.info.fps:
+        return clip.info.fps / max(1, clip.options.stride), clip.info.fps
+    rate = 1 / float(np.median(np.diff(series.times_s))) if series.frames > 1 else 30.0
+    return rate, None
+
+
+def trc_name(person: int) -> str:
+    """The file name of slot `person`'s TRC: person1.trc for slot 0, as the page says "person 1"."""
+    return f"person{person + 1}.trc"
+
+
+def person_trc(series: PoseSeries, kinematics: Kinematics, person: int, clip: ClipAnalysis | None = None) -> str:
+    """One person's TRC from the cleaned (smoothed) world landmarks, with `trc_rates` and `trc_name`.
+
+    Why: write_all and the Video page's download make the same file. If smoothing left this person no
+    landmark at all (every one hidden), the raw world landmarks are written, where found.
+    """
+    world: np.ndarray | None = kinematics.world
+    if not np.isfinite(kinematics.world[:, person]).all(axis=-1).any():
+        world = None
+    rate_hz, camera_rate_hz = trc_rates(series, clip)
+    return trc(series, person, rate_hz=rate_hz, camera_rate_hz=camera_rate_hz, world=world, name=trc_name(person))
+
+
 def write_all(analysis: ClipAnalysis, kinematics: Kinematics, smoothing: Smoothing, out_dir: Path,
               annotated_video: Path | None = None, *, height_m: float | None = None,
               source: str | None = None) -> list[Path]:
-    """Write landmarks.csv, angles.csv, summary.json and person<N>.trc (one per person found) into out_dir.
+    """Write landmarks.csv, angles.csv, summary.json and person<N>.trc (one per person found, see `trc_name`)
+    into out_dir.
 
     annotated_video: the annotated video already written (by analyse_video), listed in summary.json.
     The TRC files hold the cleaned world landmarks (hidden ones removed, short gaps filled, low-pass
@@ -219,14 +252,10 @@ def write_all(analysis: ClipAnalysis, kinematics: Kinematics, smoothing: Smoothi
     """
     series = analysis.series
     out_dir.mkdir(parents=True, exist_ok=True)
-    stride = max(1, analysis.options.stride)
-    fps = analysis.info.fps or 30.0
-    world = kinematics.world
     texts: dict[str, str] = {"landmarks.csv": landmarks_csv(series), "angles.csv": angles_csv(series, kinematics)}
     for person in range(series.people):
-        if np.isfinite(world[:, person]).all(axis=-1).any():
-            name = f"person{person}.trc"
-            texts[name] = trc(series, person, rate_hz=fps / stride, camera_rate_hz=fps, world=world, name=name)
+        if np.isfinite(kinematics.world[:, person]).all(axis=-1).any():
+            texts[trc_name(person)] = person_trc(series, kinematics, person, analysis)
     files = [*([annotated_video.name] if annotated_video else []), *texts, "summary.json"]
     texts["summary.json"] = summary_json(analysis, kinematics, smoothing, height_m=height_m, source=source,
                                          files=files)

@@ -10,6 +10,7 @@ import zipfile
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 from analysis.angles import DEFAULT_VISIBILITY_THRESHOLD, compute_angles
@@ -23,6 +24,7 @@ from analysis.filters import (
     unwrap_degrees,
 )
 from analysis.landmarks import INDEX, LANDMARK_COUNT, VISIBILITY, X, Y
+from analysis.tables import landmark_table
 
 _HIPS = [INDEX["left_hip"], INDEX["right_hip"]]
 NOT_A_RECORDING = ("This .npz file is not a PoseScope recording. Choose a pose series saved by the Webcam page "
@@ -74,6 +76,22 @@ class PoseSeries:
         """Frame i as a FramePose of the people present in it, for drawing and tables."""
         here = self.present[i]
         return FramePose(self.landmarks[i, here], self.world[i, here], self.width, self.height)
+
+    def frame_table(self, frame: int, person: int) -> pd.DataFrame:
+        """One person's 33 landmarks at one frame, as the Image page shows a photo's (PhotoAnalysis.landmarks):
+        landmark, x, y, z, visibility, presence, x_px, y_px, world_x, world_y, world_z.
+
+        Why here: the Video page's landmark table is the same table for a scrubbed frame; building it in the
+        library keeps the two pages' columns in one order. No rows (same columns) where the person is not found.
+        """
+        table = landmark_table(self.landmarks[frame:frame + 1, person:person + 1],
+                               self.world[frame:frame + 1, person:person + 1], self.times_s[frame:frame + 1])
+        pixels = self.landmarks[frame, person][:, [X, Y]] * np.array([self.width, self.height], np.float32)
+        pixels = pixels[:len(table)]  # 33 rows, or none
+        after_presence = table.columns.get_loc("presence") + 1
+        table.insert(after_presence, "x_px", pixels[:, 0])
+        table.insert(after_presence + 1, "y_px", pixels[:, 1])
+        return table.drop(columns=["frame", "time_s", "person"])
 
     def to_npz(self) -> bytes:
         buffer = io.BytesIO()
@@ -161,6 +179,22 @@ class Smoothing:
     cutoff_hz: float | None = 6.0
     max_gap_s: float = 0.25
     threshold: float = DEFAULT_VISIBILITY_THRESHOLD
+
+    def has_no_effect(self, times_s: np.ndarray) -> bool:
+        """True when the low-pass filter is on but its cutoff is at or above the Nyquist frequency of these
+        frame times (half the median frame rate), so it leaves the curves unchanged.
+
+        Why: a cutoff the user chose can silently do nothing on a low-rate (or strided) clip; the page says so.
+        Gap filling is not concerned. Needs two frames or more.
+        """
+        if not self.cutoff_hz:
+            return False
+        return self.cutoff_hz >= nyquist_hz(times_s)
+
+
+def nyquist_hz(times_s: np.ndarray) -> float:
+    """Half the median frame rate of these frame times (at least two), in Hz: the highest frequency they can hold."""
+    return 0.5 / float(np.median(np.diff(times_s)))
 
 
 @dataclass(frozen=True)

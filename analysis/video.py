@@ -76,6 +76,17 @@ class ClipAnalysis:
 _END = object()
 
 
+def expected_frames(info: VideoInfo, options: ClipOptions) -> int:
+    """How many frames analyse_video will analyse: the trimmed duration × fps ÷ stride, at least 1.
+
+    Why one function: the progress bar's total and the page's "this will take a while" warning must
+    agree. An estimate: a variable-frame-rate clip can hold more or fewer frames (progress then
+    counts past it), and a video without a frame rate in its header gives 1.
+    """
+    end_s = min(options.end_s, info.duration_s) if options.end_s is not None else info.duration_s
+    return max(1, round((end_s - options.start_s) * info.fps / options.stride))
+
+
 def _run_ahead(frames: Iterator[tuple[int, float, np.ndarray]], stop: threading.Event,
                size: int = 8) -> Iterator[tuple[int, float, np.ndarray]]:
     """Decode on a thread of its own, up to `size` frames ahead of the consumer."""
@@ -171,8 +182,7 @@ def analyse_video(path: PathLike, settings: PoseSettings, options: ClipOptions =
     if options.start_s >= info.duration_s > 0:
         raise VideoError(f"The start time {options.start_s:g} s is past the end of this "
                          f"{info.duration_s:.1f} s video. Choose an earlier start.")
-    end_s = min(options.end_s, info.duration_s) if options.end_s is not None else info.duration_s
-    expected = max(1, round((end_s - options.start_s) * info.fps / options.stride))
+    expected = expected_frames(info, options)
     builder: SeriesBuilder | None = None
     warning = None
     started = time.perf_counter()

@@ -57,7 +57,7 @@ def test_unreadable_inputs_are_named_on_stderr_and_the_others_still_done(mixed_r
     assert lines[0].startswith(f"posescope: {work / 'notes.mp4'}: ") and "not a video" in lines[0]
     assert lines[1].startswith(f"posescope: {work / 'missing.mp4'}: ") and "no such file" in lines[1].lower()
     assert _files(out) == {"clip", "bus"}  # nothing for the failures, no staging folder left behind
-    assert VIDEO_FILES | {"person0.trc"} == _files(out / "clip")
+    assert VIDEO_FILES | {"person1.trc"} == _files(out / "clip")
     assert PHOTO_FILES == _files(out / "bus")
     assert run.stdout.count("\n") == 2 and "clip" in run.stdout and "bus" in run.stdout
 
@@ -76,8 +76,8 @@ def test_the_video_outputs_are_complete(mixed_run) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert summary["counts"]["frames"] == 60 and summary["source"] == "clip.mp4"
     assert summary["settings"]["pose"]["complexity"] == "full" and summary["settings"]["clip"]["stride"] == 1
-    trc = (out / "person0.trc").read_text().splitlines()
-    assert trc[0] == "PathFileType\t4\t(X/Y/Z)\tperson0.trc" and trc[2].split("\t")[:5] == ["30", "30", "60", "33", "m"]
+    trc = (out / "person1.trc").read_text().splitlines()
+    assert trc[0] == "PathFileType\t4\t(X/Y/Z)\tperson1.trc" and trc[2].split("\t")[:5] == ["30", "30", "60", "33", "m"]
 
 
 def test_the_photo_outputs_are_complete(mixed_run) -> None:
@@ -93,7 +93,7 @@ def test_start_and_stride_change_the_rows_and_a_clean_run_exits_0(media: Path, m
                     "--cutoff", "0", "--height", "1.8")
     assert run.returncode == 0 and run.stderr == "", run.stderr
     out = tmp_path / "clip"
-    assert _files(out) == VIDEO_FILES - {"annotated.mp4"} | {"person0.trc"}
+    assert _files(out) == VIDEO_FILES - {"annotated.mp4"} | {"person1.trc"}
     summary = json.loads((out / "summary.json").read_text())
     frames = list(range(6, 60, 2))
     assert summary["counts"]["frames"] == len(frames) == 27

@@ -236,7 +236,7 @@ def test_trc_reads_back_as_opensim_reads_it(one: ClipAnalysis) -> None:
 def test_trc_reads_back_as_sports2d_reads_it(one: ClipAnalysis, tmp_path: Path) -> None:
     """Sports2D loads a .trc with Pose2Sim's read_trc: marker names from every third cell of line 4, then
     pandas from line 5 on, dropping the Frame#/Time columns and any 'Unnamed' (empty-titled) column."""
-    path = tmp_path / "person0.trc"
+    path = tmp_path / "person1.trc"
     path.write_text(exports.trc(one.series, 0, rate_hz=30.0))
     header = path.read_text().splitlines(keepends=True)[:5]
     markers = [m.strip() for m in header[3].split("\t")[2::3] if m.strip()]
@@ -273,13 +273,42 @@ def test_write_all_writes_every_file_and_a_trc_per_person_found(two: ClipAnalysi
     motion = kinematics(two.series, SMOOTHING)
     written = exports.write_all(two, motion, SMOOTHING, tmp_path, tmp_path / "annotated.mp4", source="clip.mp4")
     people = np.flatnonzero(two.series.present.any(axis=0))
-    expected = {"landmarks.csv", "angles.csv", "summary.json", *(f"person{p}.trc" for p in people)}
+    expected = {"landmarks.csv", "angles.csv", "summary.json", *(f"person{p + 1}.trc" for p in people)}
     assert {p.name for p in written} == expected == {p.name for p in tmp_path.iterdir()}
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["files"] == ["annotated.mp4", "landmarks.csv", "angles.csv",
-                                *(f"person{p}.trc" for p in people), "summary.json"]
+                                *(f"person{p + 1}.trc" for p in people), "summary.json"]
     assert summary["source"] == "clip.mp4"
     for p in people:
-        header, _, frames, values = _read_trc((tmp_path / f"person{p}.trc").read_text())
+        header, _, frames, values = _read_trc((tmp_path / f"person{p + 1}.trc").read_text())
         assert header["NumFrames"] == str(len(frames))
         assert np.isfinite(values[0, 1:]).any() and np.isfinite(values[-1, 1:]).any()  # trimmed to the person
+
+
+def test_trc_rates_from_a_video_its_stride_and_a_recording(one: ClipAnalysis, trimmed: ClipAnalysis) -> None:
+    assert exports.trc_rates(one.series, one) == (30.0, 30.0)
+    assert exports.trc_rates(trimmed.series, trimmed) == (15.0, 30.0)  # every second frame of a 30 fps video
+    rate, camera = exports.trc_rates(trimmed.series, None)  # a recording: the rate of its frame times
+    assert rate == pytest.approx(15.0, rel=1e-3) and camera is None
+    no_rate = dataclasses.replace(one, info=dataclasses.replace(one.info, fps=0.0))
+    assert exports.trc_rates(one.series, no_rate) == (pytest.approx(30.0, rel=1e-3), None)
+    single = dataclasses.replace(one.series, times_s=one.series.times_s[:1], frame_index=one.series.frame_index[:1],
+                                 landmarks=one.series.landmarks[:1], world=one.series.world[:1])
+    assert exports.trc_rates(single, None) == (30.0, None)
+
+
+def test_trc_files_count_people_from_1_as_the_page_does(trimmed: ClipAnalysis) -> None:
+    assert [exports.trc_name(p) for p in range(3)] == ["person1.trc", "person2.trc", "person3.trc"]
+    motion = kinematics(trimmed.series, SMOOTHING)
+    text = exports.person_trc(trimmed.series, motion, 0, trimmed)
+    assert text.startswith("PathFileType\t4\t(X/Y/Z)\tperson1.trc\n")
+    header, _, _, values = _read_trc(text)
+    assert (header["DataRate"], header["CameraRate"]) == ("15", "30")
+    assert np.isfinite(values).any()
+
+
+def test_person_trc_falls_back_to_raw_world_landmarks_when_smoothing_left_none(one: ClipAnalysis) -> None:
+    motion = kinematics(one.series, SMOOTHING)
+    hidden = dataclasses.replace(motion, world=np.full_like(motion.world, np.nan))
+    assert exports.person_trc(one.series, hidden, 0, one) == exports.trc(
+        one.series, 0, rate_hz=30.0, camera_rate_hz=30.0, name="person1.trc")

@@ -158,7 +158,8 @@ def test_clip_gives_video_frame_charts_tables_and_downloads(media: Path) -> None
 
     landmarks, summary = app.dataframe[0].value, app.dataframe[1].value
     assert len(landmarks) == 33 and landmarks["landmark"].iloc[0] == "nose"
-    assert {"x", "y", "visibility", "x_px", "y_px", "world_x"} <= set(landmarks.columns)
+    assert list(landmarks.columns) == ["landmark", "x", "y", "z", "visibility", "presence", "x_px", "y_px",
+                                       "world_x", "world_y", "world_z"]  # the Image page's order
     assert list(summary.columns[:5]) == ["angle", "min", "max", "range", "mean"]
     shoulders = summary.set_index("angle").loc[["left shoulder", "right shoulder"]]
     assert (shoulders["range"] > 100).all()  # jumping jacks: the arms swing from the sides to overhead

@@ -7,15 +7,17 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis.angles import ANGLE_NAMES
 from analysis.drawing import PRIVACY_BACKGROUND
 from analysis.engine import FramePose, PoseSettings
 from analysis.landmarks import INDEX
-from analysis.series import PoseSeries, SeriesBuilder, Smoothing, clean, kinematics
-from analysis.video import ClipOptions, Progress, analyse_video
-from analysis.video_io import VideoError, VideoWriter
+from analysis.photo import PhotoAnalysis
+from analysis.series import PoseSeries, SeriesBuilder, Smoothing, clean, kinematics, nyquist_hz
+from analysis.video import ClipOptions, Progress, analyse_video, expected_frames
+from analysis.video_io import VideoError, VideoInfo, VideoWriter, probe
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +183,57 @@ def test_people_keep_their_slots_when_mediapipe_swaps_their_order() -> None:
 def test_bytes_that_are_not_a_saved_series_are_refused_with_a_sentence(data: bytes) -> None:
     with pytest.raises(ValueError, match="not a PoseScope recording"):
         PoseSeries.from_npz(data)
+
+
+# the frame count the progress bar and the page's heads-up expect
+
+def _info(fps: float = 30.0, duration_s: float = 2.0) -> VideoInfo:
+    return VideoInfo(960, 540, 0, fps, duration_s, round(fps * duration_s), "h264", False)
+
+
+def test_expected_frames_follow_trim_and_stride() -> None:
+    assert expected_frames(_info(), ClipOptions()) == 60
+    assert expected_frames(_info(), ClipOptions(0.5, 1.5, stride=2)) == 15
+    assert expected_frames(_info(), ClipOptions(end_s=10.0)) == 60  # an end past the video's is the video's
+    assert expected_frames(_info(fps=0.0), ClipOptions()) == 1  # no frame rate in the header
+    assert expected_frames(_info(), ClipOptions(start_s=1.99, stride=5)) == 1
+
+
+def test_expected_frames_are_what_is_analysed(media: Path, clip_result) -> None:
+    info = probe(media / "clip.mp4")
+    assert expected_frames(info, ClipOptions()) == clip_result[0].series.frames == clip_result[2][-1].frames_expected
+    options = ClipOptions(0.5, 1.5, stride=2)
+    assert expected_frames(info, options) == len(np.arange(15, 45, 2))  # as test_trim_and_stride_... finds
+
+
+# when the low-pass filter can do nothing
+
+def test_a_cutoff_at_or_above_nyquist_has_no_effect() -> None:
+    at_30 = np.arange(30) / 30
+    assert nyquist_hz(at_30) == pytest.approx(15.0)
+    assert nyquist_hz(at_30[::2]) == pytest.approx(7.5)  # a stride of 2
+    assert Smoothing(cutoff_hz=15.5).has_no_effect(at_30)
+    assert not Smoothing(cutoff_hz=14.0).has_no_effect(at_30)
+    assert Smoothing(cutoff_hz=8.0).has_no_effect(at_30[::2])
+    assert not Smoothing(cutoff_hz=None).has_no_effect(at_30[::2])  # no filter: nothing to warn about
+
+
+# one frame's landmark table
+
+def test_frame_table_is_the_image_pages_table_for_one_frame(clip_result) -> None:
+    series = clip_result[0].series
+    frame = int(np.flatnonzero(series.present[:, 0])[0])
+    table = series.frame_table(frame, 0)
+    assert list(table.columns) == ["landmark", "x", "y", "z", "visibility", "presence", "x_px", "y_px",
+                                   "world_x", "world_y", "world_z"]
+    photo = PhotoAnalysis(FramePose(series.landmarks[frame, [0]], series.world[frame, [0]], series.width,
+                                    series.height), np.zeros((1, 0)), np.zeros((1, 0)), np.zeros((1, 1, 3), np.uint8))
+    pd.testing.assert_frame_equal(table, photo.landmarks().drop(columns="person"))
+    np.testing.assert_allclose(table[["x_px", "y_px"]], series.pixels[frame, 0], rtol=1e-6)
+
+
+def test_frame_table_is_empty_where_the_person_is_not_found(clip_result) -> None:
+    series = clip_result[0].series
+    frame = int(np.flatnonzero(~series.present[:, 1])[0])  # the walker comes in late
+    table = series.frame_table(frame, 1)
+    assert table.empty and list(table.columns) == list(series.frame_table(len(series.times_s) - 1, 1).columns)

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePath
 
-import cv2
 import numpy as np
 import streamlit as st
 from streamlit.typing import UploadedFile
@@ -31,16 +30,13 @@ from analysis.engine import PoseSettings
 from analysis.figures import Quality, quality_strip, time_series
 from analysis.landmarks import LANDMARK_NAMES
 from analysis.models import ModelError
-from analysis.series import Kinematics, PoseSeries, Smoothing, kinematics
-from analysis.tables import landmark_table
-from analysis.video import ClipAnalysis, ClipOptions, Progress, analyse_video
-from analysis.video_io import VideoError, VideoInfo, probe, read_frames
+from analysis.series import Kinematics, PoseSeries, Smoothing, kinematics, nyquist_hz
+from analysis.video import ClipAnalysis, ClipOptions, Progress, analyse_video, expected_frames
+from analysis.video_io import VideoError, VideoInfo, jpeg_stills, probe, still_step
 from views.shared import download_stem, pose_settings_sidebar, show_model_error
 
 VIDEO_TYPES = ("mp4", "mov", "m4v", "avi", "webm", "mkv")
 RECORDING_TYPE = "npz"
-MAX_STILLS = 600  # annotated frames kept for the scrubber; a longer clip keeps every nth frame
-STILL_MAX_SIDE = 720
 PROGRESS_EVERY_S = 0.2
 HEAVY_PIXELS = 2560 * 1440  # above this, or above HEAVY_FPS, the page says analysing will take a while
 HEAVY_FPS = 50
@@ -153,24 +149,8 @@ def analyse(upload: UploadedFile, suffix: str, settings: PoseSettings, options: 
         preview = source.with_name("annotated.mp4")
         clip = analyse_video(source, settings, options, preview, on_progress)
         on_stills()
-        step = max(1, math.ceil(clip.series.frames / MAX_STILLS))
-        return VideoResult(clip, preview.read_bytes(), tuple(stills(preview, step, on_stills)), step)
-
-
-def stills(preview: Path, step: int, on_frame: Callable[[], None]) -> Iterator[bytes]:
-    """Every `step`-th frame of the annotated video as a JPEG, decoded in one pass.
-
-    Seeking in the preview for each scrubber move would cost up to 250 decoded frames (x264's keyframe
-    interval): 0.2–0.8 s. One pass costs about 2 ms a frame, and then every scrub is instant.
-    """
-    try:
-        for _, _, rgb in read_frames(preview, stride=step, max_side=STILL_MAX_SIDE):
-            on_frame()
-            ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
-            if ok:
-                yield jpeg.tobytes()
-    except VideoError:
-        return  # the scrubber shows the stills decoded so far
+        step = still_step(clip.series.frames)
+        return VideoResult(clip, preview.read_bytes(), tuple(jpeg_stills(preview, step, on_frame=on_stills)), step)
 
 
 class ProgressPanel:
@@ -272,8 +252,7 @@ def clip_options(info: VideoInfo, privacy: bool) -> ClipOptions:
 
 def heads_up(info: VideoInfo, options: ClipOptions) -> str | None:
     """A sentence when analysing this video will take a while, with what helps."""
-    end = info.duration_s if options.end_s is None else options.end_s
-    frames = max(1, round((end - options.start_s) * info.fps / options.stride))
+    frames = expected_frames(info, options)
     large, fast, long = info.width * info.height > HEAVY_PIXELS, info.fps > HEAVY_FPS, frames > HEAVY_FRAMES
     if not (large or fast or long):
         return None
@@ -308,7 +287,7 @@ def show_results(shown: Shown) -> None:
             st.video(shown.result.preview)
         st.warning(NO_PERSON_IN_VIDEO, icon=":material/person_search:")
         return
-    step = shown.result.still_step if shown.result else max(1, math.ceil(series.frames / MAX_STILLS))
+    step = shown.result.still_step if shown.result else still_step(series.frames)
     scrub_frames = np.arange(0, series.frames, step)
 
     top = st.columns(2, gap="medium")
@@ -350,15 +329,11 @@ def show_results(shown: Shown) -> None:
         st.subheader("Landmarks", help="At the scrubbed frame. x, y: fraction of the frame's width and height; "
                      "x_px, y_px: pixels; z: depth relative to the hips; world x, y, z: metres from the point "
                      "between the hips (y points down).")
-        landmarks = landmark_table(series.landmarks[frame:frame + 1, person:person + 1],
-                                   series.world[frame:frame + 1, person:person + 1], series.times_s[frame:frame + 1])
+        landmarks = series.frame_table(frame, person)
         if landmarks.empty:
             st.caption(f"Person {person + 1} was not found in this frame.")
         else:
-            pixels = series.pixels[frame, person]
-            landmarks.insert(9, "x_px", pixels[:, 0])
-            landmarks.insert(10, "y_px", pixels[:, 1])
-            st.dataframe(landmarks.drop(columns=["frame", "time_s", "person"]), hide_index=True, height=440,
+            st.dataframe(landmarks, hide_index=True, height=440,
                          column_config={c: st.column_config.NumberColumn(format="%.3f")
                                         for c in ("x", "y", "z", "visibility", "presence",
                                                   "world_x", "world_y", "world_z")}
@@ -403,10 +378,9 @@ def curves(shown: Shown, person: int, time_s: float) -> None:
         angles, raw = motion.angles_2d[:, person, columns], motion.angles_2d_raw[:, person, columns]
     st.plotly_chart(time_series(series.times_s, angles, joints, "Angle (°)", raw=raw, marker_s=time_s),
                     key="angle_chart")
-    nyquist = 0.5 / float(np.median(np.diff(series.times_s)))
-    if shown.smoothing.cutoff_hz and shown.smoothing.cutoff_hz >= nyquist:
-        st.caption(f"The cutoff is at or above {nyquist:.1f} Hz, half the analysed frame rate, so the low-pass "
-                   "filter leaves these curves unchanged.")
+    if shown.smoothing.has_no_effect(series.times_s):
+        st.caption(f"The cutoff is at or above {nyquist_hz(series.times_s):.1f} Hz, half the analysed frame rate, "
+                   "so the low-pass filter leaves these curves unchanged.")
 
     metres = motion.speed_m is not None and bool(np.isfinite(motion.speed_m[:, person]).any())
     st.subheader("Speed", help="Linear: how fast each landmark moves in the picture, in pixels per second, or in "
@@ -448,10 +422,9 @@ def downloads(shown: Shown) -> None:
         summary = partial(exports.summary_json, clip, motion, shown.smoothing, height_m=shown.height_m,
                           source=shown.name)
         buttons.append(("Summary JSON", summary, f"{stem}_summary.json", "application/json"))
-    rate = (clip.info.fps / clip.options.stride) if clip and clip.info.fps else recording_rate(series)
     for person in np.flatnonzero(series.present.any(axis=0)):
-        buttons.append((f"TRC person {person + 1}", trc_maker(shown, int(person), rate, clip),
-                        f"{stem}_person{person + 1}.trc", "text/plain"))
+        buttons.append((f"TRC person {person + 1}", partial(exports.person_trc, series, motion, int(person), clip),
+                        f"{stem}_{exports.trc_name(int(person))}", "text/plain"))
     if clip:
         buttons.append(("Pose series (.npz)", series.to_npz, f"{stem}_series.npz", "application/octet-stream"))
     row = st.container(horizontal=True)
@@ -461,23 +434,6 @@ def downloads(shown: Shown) -> None:
     st.caption("Landmarks CSV: raw landmarks, one row per frame, person and landmark. Angles CSV: smoothed 2D "
                "and 3D angles. TRC: one person's smoothed world landmarks for OpenSim. Pose series: the poses, "
                "to open here again later.")
-
-
-def trc_maker(shown: Shown, person: int, rate_hz: float, clip: ClipAnalysis | None) -> Callable[[], str]:
-    """The TRC file of one person, from the smoothed world landmarks (as exports.write_all writes it), made
-    when its button is clicked."""
-    def make() -> str:
-        world: np.ndarray | None = shown.motion.world
-        if not np.isfinite(shown.motion.world[:, person]).all(axis=-1).any():
-            world = None  # every landmark of this person was hidden: the raw world landmarks, where found
-        return exports.trc(shown.series, person, rate_hz=rate_hz,
-                           camera_rate_hz=clip.info.fps if clip and clip.info.fps else None, world=world,
-                           name=f"person{person + 1}.trc")
-    return make
-
-
-def recording_rate(series: PoseSeries) -> float:
-    return 1 / float(np.median(np.diff(series.times_s))) if series.frames > 1 else 30.0
 
 
 def video_caption(name: str, info: VideoInfo, result: VideoResult | None) -> str:

@@ -127,7 +127,7 @@ def summary(analysis: ClipAnalysis, kinematics: Kinematics, smoothing: Smoothing
     for p in np.flatnonzero(present.any(axis=0) | interpolated.any(axis=0)):
         seen = np.flatnonzero(present[:, p])
         people.append({
-            "person": int(p),
+            "person": int(p) + 1,
             "frames_found": int(present[:, p].sum()),
             "frames_interpolated": int((interpolated[:, p] & ~present[:, p]).sum()),
             "first_frame": int(frame_index[seen[0]]) if len(seen) else None,

@@ -57,8 +57,8 @@ class PhotoAnalysis:
         def finite(values: np.ndarray) -> list[float | None]:
             return [None if np.isnan(v) else round(float(v), 6) for v in values]
         people = [{
-            "person": p,
-            "landmarks": table[table.person == p].drop(columns="person").to_dict(orient="records"),
+            "person": p + 1,
+            "landmarks": table[table.person == p + 1].drop(columns="person").to_dict(orient="records"),
             "angles_2d_deg": dict(zip(names, finite(self.angles_2d[p]))),
             "angles_3d_deg": dict(zip(names, finite(self.angles_3d[p]))),
         } for p in range(self.pose.people)]

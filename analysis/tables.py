@@ -2,6 +2,7 @@
 
 One long-format layout for a photo and a clip alike, built with array operations rather than
 row by row: frame, time_s, person, landmark, x, y, z, visibility, presence, world_x, world_y, world_z.
+People are numbered from 1, as the pages and file names (person1.trc) show them.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def landmark_table(landmarks: np.ndarray, world: np.ndarray, times_s: np.ndarray
     table = pd.DataFrame({
         "frame": frame.ravel(),
         "time_s": np.asarray(times_s, np.float64)[frame.ravel()],
-        "person": person.ravel(),
+        "person": person.ravel() + 1,
         "landmark": pd.Categorical.from_codes(landmark.ravel(), categories=LANDMARK_NAMES),
         **{name: landmarks[..., i].ravel() for i, name in enumerate(FIELDS)},
         **{f"world_{axis}": world[..., i].ravel() for i, axis in enumerate("xyz")},
@@ -40,6 +41,6 @@ def angle_table(angles: np.ndarray, times_s: np.ndarray) -> pd.DataFrame:
     frames, people = angles.shape[:2]
     frame, person = np.meshgrid(np.arange(frames), np.arange(people), indexing="ij")
     table = pd.DataFrame({"frame": frame.ravel(), "time_s": np.asarray(times_s, np.float64)[frame.ravel()],
-                          "person": person.ravel()})
+                          "person": person.ravel() + 1})
     values = pd.DataFrame(angles.reshape(frames * people, -1), columns=list(ANGLE_NAMES))
     return pd.concat([table, values], axis=1)

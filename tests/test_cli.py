@@ -104,7 +104,7 @@ def test_start_and_stride_change_the_rows_and_a_clean_run_exits_0(media: Path, m
     assert len(landmarks) == 33 * sum(p["frames_found"] for p in summary["people"])
     assert len(landmarks) < len(_csv(mixed_run[1] / "clip" / "landmarks.csv"))
     angles = _csv(out / "angles.csv")
-    assert angles[angles.person == 0].frame.tolist() == frames
+    assert angles[angles.person == 1].frame.tolist() == frames
 
 
 def test_output_folders_are_sanitised_and_kept_apart(media: Path, tmp_path: Path) -> None:

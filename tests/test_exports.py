@@ -87,10 +87,10 @@ def test_angles_csv_columns_rows_and_frames(two: ClipAnalysis, trimmed: ClipAnal
     table = _csv(exports.angles_csv(two.series, motion))
     assert list(table.columns) == ["frame", "time_s", "person", *ANGLE_NAMES, *(f"{n} (3D)" for n in ANGLE_NAMES)]
     # A row wherever a person was found, and where smoothing bridged a short gap.
-    found = {(int(two.series.frame_index[f]), p) for f, p in zip(*np.nonzero(two.series.present))}
+    found = {(int(two.series.frame_index[f]), p + 1) for f, p in zip(*np.nonzero(two.series.present))}
     rows = set(zip(table.frame, table.person))
     assert found <= rows and len(rows) == len(table)
-    jumper = table[table.person == _jumper(two.series)]
+    jumper = table[table.person == _jumper(two.series) + 1]
     assert jumper["left knee"].notna().mean() > 0.8 and jumper["left knee (3D)"].notna().mean() > 0.8
 
     trimmed_table = _csv(exports.angles_csv(trimmed.series, kinematics(trimmed.series, SMOOTHING)))
@@ -100,7 +100,7 @@ def test_angles_csv_columns_rows_and_frames(two: ClipAnalysis, trimmed: ClipAnal
 def test_jumping_jack_angles_are_plausible(one: ClipAnalysis) -> None:
     motion = kinematics(one.series, SMOOTHING)
     table = _csv(exports.angles_csv(one.series, motion))
-    jumper = table[table.person == _jumper(one.series)]
+    jumper = table[table.person == _jumper(one.series) + 1]
     assert len(jumper) == 60
     for side in ("left", "right"):
         shoulder = jumper[f"{side} shoulder"].dropna()

@@ -56,7 +56,7 @@ def show_result(name: str, result: PhotoAnalysis, settings: PoseSettings) -> Non
     landmarks.subheader("Landmarks", help="x, y: fraction of the image width and height; z: depth relative to the "
                  "hips; x_px, y_px: pixels; world x, y, z: metres from the point between the hips (y points down).")
     table = result.landmarks()
-    landmarks.dataframe(table[table.person == person].drop(columns="person"), hide_index=True, height=420,
+    landmarks.dataframe(table[table.person == person + 1].drop(columns="person"), hide_index=True, height=420,
                  column_config={c: st.column_config.NumberColumn(format="%.3f")
                                 for c in ("x", "y", "z", "visibility", "presence", "world_x", "world_y", "world_z")}
                  | {c: st.column_config.NumberColumn(format="%.0f") for c in ("x_px", "y_px")})

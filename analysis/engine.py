@@ -6,27 +6,22 @@ drawing, angles, tables, charts and exports all read the same compact data.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
 import numpy as np
-
-from analysis.landmarks import LANDMARK_COUNT, PRESENCE, VISIBILITY, X, Y
-from analysis.models import Complexity, verified_bundle
-
-# MediaPipe's C++ side logs to stderr; keep the terminal for our own messages.
-os.environ.setdefault("GLOG_minloglevel", "2")
-
-from mediapipe import Image, ImageFormat  # noqa: E402
-from mediapipe.tasks.python import BaseOptions  # noqa: E402
-from mediapipe.tasks.python.vision import (  # noqa: E402
+from mediapipe import Image, ImageFormat
+from mediapipe.tasks.python import BaseOptions
+from mediapipe.tasks.python.vision import (
     PoseLandmarker,
     PoseLandmarkerOptions,
     PoseLandmarkerResult,
     RunningMode,
 )
+
+from analysis.landmarks import LANDMARK_COUNT, PRESENCE, VISIBILITY, X, Y
+from analysis.models import Complexity, verified_bundle
 
 
 class Mode(Enum):

@@ -27,13 +27,20 @@ def _expected_checksums() -> dict[str, str]:
     return {name: digest for digest, name in (line.split() for line in lines if line.strip())}
 
 
+@functools.lru_cache(maxsize=8)
+def _sha256(path: Path, mtime_ns: int, size: int) -> str:
+    """The file's digest, computed again only when the file changes (the home page asks on every visit)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def bundle_status(complexity: Complexity) -> str | None:
     """None when the bundle is present and intact, else a sentence saying what is wrong."""
     path = bundle_path(complexity)
     if not path.is_file():
         return f"The {complexity} model bundle {path.name} is missing from {MODELS_DIR}."
     expected = _expected_checksums().get(path.name)
-    if expected is None or hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+    stat = path.stat()
+    if expected is None or _sha256(path, stat.st_mtime_ns, stat.st_size) != expected:
         return f"The {complexity} model bundle {path.name} is damaged (its checksum does not match models/SHA256SUMS)."
     return None
 

@@ -20,7 +20,7 @@ from mediapipe.tasks.python.vision import (
     RunningMode,
 )
 
-from analysis.landmarks import LANDMARK_COUNT, PRESENCE, VISIBILITY, X, Y
+from analysis.landmarks import LANDMARK_COUNT, VISIBILITY, X, Y
 from analysis.models import Complexity, verified_bundle
 
 
@@ -70,10 +70,6 @@ class FramePose:
     def visibility(self) -> np.ndarray:
         """(people, 33) float32: how likely each landmark is visible, not hidden."""
         return self.landmarks[..., VISIBILITY]
-
-    @property
-    def presence(self) -> np.ndarray:
-        return self.landmarks[..., PRESENCE]
 
     @classmethod
     def empty(cls, width: int, height: int) -> FramePose:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import av
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from analysis.series import PoseSeries
 from analysis.video_io import read_frames

@@ -5,18 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, open_page
 from streamlit.testing.v1 import AppTest
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def image_page() -> AppTest:
-    app = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
-    app.run()
-    app.switch_page("views/image.py")
-    app.run()
-    assert not app.exception
-    return app
+    return open_page("image")
 
 
 def upload(app: AppTest, *files: tuple[str, bytes, str]) -> AppTest:

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 import streamlit as st
+from conftest import open_page
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 from streamlit.testing.v1 import AppTest
 
@@ -26,7 +27,6 @@ from analysis.engine import PoseSettings
 from analysis.video import ClipOptions, analyse_video
 from analysis.video_io import read_frames
 
-ROOT = Path(__file__).resolve().parent.parent
 CLIP_DOWNLOADS = ["Annotated video", "Landmarks CSV", "Angles CSV", "Summary JSON", "TRC person 1",
                   "Pose series (.npz)"]
 
@@ -65,12 +65,7 @@ def clip_frames(media: Path) -> list[np.ndarray]:
 
 
 def video_page() -> AppTest:
-    app = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=120)
-    app.run()
-    app.switch_page("views/video.py")
-    app.run()
-    assert not app.exception
-    return app
+    return open_page("video", timeout_s=120)
 
 
 def upload(app: AppTest, name: str, data: bytes, mime: str = "video/mp4") -> AppTest:

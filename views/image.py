@@ -33,12 +33,13 @@ def show_result(name: str, result: PhotoAnalysis, settings: PoseSettings) -> Non
 
     stem = download_stem(name)
     downloads = picture.columns(3)
-    downloads[0].download_button("Annotated PNG", result.png(), f"{stem}_annotated.png", "image/png",
-                                 key=f"png-{name}")
-    downloads[1].download_button("Landmarks CSV", result.landmarks().to_csv(index=False), f"{stem}_landmarks.csv",
-                                 "text/csv", key=f"csv-{name}")
-    downloads[2].download_button("Everything (JSON)", result.to_json(settings, name), f"{stem}_pose.json",
-                                 "application/json", key=f"json-{name}")
+    # Callables: the PNG, CSV and JSON are made when a button is clicked, not on every rerun.
+    downloads[0].download_button("Annotated PNG", result.png, f"{stem}_annotated.png", "image/png",
+                                 key=f"png-{name}", on_click="ignore")
+    downloads[1].download_button("Landmarks CSV", lambda: result.landmarks().to_csv(index=False),
+                                 f"{stem}_landmarks.csv", "text/csv", key=f"csv-{name}", on_click="ignore")
+    downloads[2].download_button("Everything (JSON)", lambda: result.to_json(settings, name), f"{stem}_pose.json",
+                                 "application/json", key=f"json-{name}", on_click="ignore")
 
     person = 0
     if pose.people > 1:

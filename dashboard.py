@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from analysis.models import COMPLEXITIES, REBUILD_COMMAND, bundle_path, bundle_status
@@ -48,7 +50,12 @@ IMAGE_PAGE = st.Page("views/image.py", title="Image", icon=":material/image:", u
 VIDEO_PAGE = st.Page("views/video.py", title="Video", icon=":material/movie:", url_path="video")
 WEBCAM_PAGE = st.Page("views/webcam.py", title="Webcam", icon=":material/videocam:", url_path="webcam")
 
-st.set_page_config(page_title="PoseScope", page_icon=":material/accessibility_new:", layout="wide")
+# The favicon is a file of our own, served by the app itself. A ":material/…:" favicon would make the browser fetch an
+# SVG from fonts.gstatic.com on every page load (icons inside the page come from Streamlit's bundled font and are
+# fine). It is set before st.navigation on every run: a page's own ":material/…:" icon becomes the favicon only
+# while no page_icon has been set.
+FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"
+st.set_page_config(page_title="PoseScope", page_icon=FAVICON, layout="wide")
 navigation = st.navigation([st.Page(home, title="Home", icon=":material/home:", default=True),
                             IMAGE_PAGE, VIDEO_PAGE, WEBCAM_PAGE])
 navigation.run()

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:
     from analysis.engine import PoseEngine, PoseSettings
     from analysis.series import Smoothing
-    from analysis.video import ClipOptions, Progress
+    from analysis.result import ClipOptions
+    from analysis.video import Progress
 
 PROG = "posescope"
 
@@ -34,7 +35,8 @@ Find people's poses in photos and videos with MediaPipe, on this machine, and wr
 a folder under --out:
   video: annotated.mp4, landmarks.csv (raw landmarks), angles.csv (smoothed joint and segment
          angles, 2D and 3D), summary.json (settings, counts, range of motion per angle, speeds)
-         and person<N>.trc (OpenSim markers, metres, Y up) for each person found
+         person<N>.trc (OpenSim markers, metres, Y up) for each person found, and series.npz
+         (the poses, which the Video page opens again)
   photo: annotated.png, landmarks.csv and pose.json (landmarks and angles per person)
 """
 
@@ -57,7 +59,7 @@ the break, and a warning on stderr says so.
 
 # What a run writes into an input's folder: replaced on a re-run, and nothing else there is touched.
 OUTPUT_NAMES = re.compile(r"^(annotated\.(mp4|png)|landmarks\.csv|angles\.csv|summary\.json|pose\.json"
-                          r"|person\d+\.trc)$")
+                          r"|person\d+\.trc|series\.npz)$")
 
 
 def _unit_interval(text: str) -> float:
@@ -132,24 +134,6 @@ class Job:
 
 class InputError(Exception):
     """An input that cannot be analysed; the message is one sentence for the user."""
-
-
-def output_names(inputs: list[Path]) -> list[str]:
-    """A folder name per input: its stem with only [A-Za-z0-9._-], made unique with -2, -3, ...
-
-    Names are compared ignoring case, so the folders also stay apart on case-insensitive file systems.
-    """
-    taken: set[str] = set()
-    names = []
-    for source in inputs:
-        base = re.sub(r"[^A-Za-z0-9._-]", "_", source.stem).strip(".") or "input"
-        name, n = base, 1
-        while name.lower() in taken:
-            n += 1
-            name = f"{base}-{n}"
-        taken.add(name.lower())
-        names.append(name)
-    return names
 
 
 class ProgressLine:
@@ -236,7 +220,7 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
     from analysis.engine import PoseSettings
     from analysis.models import ModelError
     from analysis.series import Smoothing
-    from analysis.video import ClipOptions
+    from analysis.result import ClipOptions
 
     settings = PoseSettings(args.model, args.max_people, args.min_detection, args.min_presence, args.min_tracking)
     options = ClipOptions(start_s=args.start, end_s=args.end, stride=args.stride, privacy=args.privacy)
@@ -246,7 +230,10 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
     except OSError as error:
         print(f"{PROG}: {args.out}: the output folder could not be made ({error.strerror or error}).", file=err)
         return 1
-    jobs = [Job(source, name) for source, name in zip(args.inputs, output_names(args.inputs))]
+    from analysis.uploads import safe_stems
+
+    names = safe_stems([source.name for source in args.inputs], fallback="input")
+    jobs = [Job(source, name) for source, name in zip(args.inputs, names)]
     runner = _Runner(args, settings, options, smoothing, err)
     failed = False
     current: Job | None = None
@@ -331,23 +318,21 @@ class _Runner:
         annotated = None if self.args.no_video else staging / "annotated.mp4"
         self._progress = ProgressLine(self.err, job.source.name)
         try:
-            analysis = analyse_video(job.source, self.settings, self.options, annotated, self._progress)
+            result = analyse_video(job.source, self.settings, self.options, annotated, self._progress,
+                                   name=job.source.name)
         except VideoError as error:
             raise InputError(str(error)) from None
         except OSError as error:
             raise InputError(f"This file could not be read ({error.strerror or error}).") from None
         finally:
             self.progress_clear()
-        series = analysis.series
-        motion = kinematics(series, self.smoothing, self.args.height)
-        write_all(analysis, motion, self.smoothing, staging, annotated, height_m=self.args.height,
-                  source=job.source.name)
-        if analysis.warning:
-            print(f"{PROG}: {job.source}: warning: {_one_line(_cli_wording(analysis.warning))}", file=self.err)
+        series = result.series
+        write_all(result, kinematics(series, self.smoothing, self.args.height), staging, annotated)
+        for warning in result.warnings:
+            print(f"{PROG}: {job.source}: warning: {_one_line(_cli_wording(warning))}", file=self.err)
         people = int(series.present.any(axis=0).sum())
-        rate = series.frames / analysis.elapsed_s if analysis.elapsed_s > 0 else 0.0
         return (f"{series.frames} frames, {people} {'person' if people == 1 else 'people'}, "
-                f"{analysis.elapsed_s:.1f} s ({rate:.0f} frames/s)")
+                f"{result.elapsed_s:.1f} s ({result.frames_per_s or 0:.0f} frames/s)")
 
     def progress_clear(self) -> None:
         if self._progress is not None:

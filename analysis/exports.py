@@ -1,6 +1,8 @@
 """The one place a clip's export files are made: CSV, JSON and OpenSim TRC, as text.
 
-The Video page offers these strings as downloads; the CLI writes them to files with `write_all`.
+Every function takes the clip's one result (ClipResult) and its Kinematics. `clip_files` says which files
+a clip has; the pages offer them as downloads and the CLI writes them with `write_all`, so both make the
+same files under the same names.
 
 Files:
 - landmarks.csv: the raw landmarks, one row per frame, person and landmark (long format), for the people
@@ -18,13 +20,16 @@ Files:
   and how long the analysis took. Values that do not exist are null, never NaN.
 - person<N>.trc: one person's world landmarks as an OpenSim marker file (see `trc`); N counts people from 1,
   as the Video page names them ("person 1" is slot 0).
+- series.npz: the clip itself (ClipResult.to_npz), which the Video page opens again.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,28 +38,31 @@ import pandas as pd
 
 from analysis.angles import ANGLE_NAMES, ANGLES
 from analysis.landmarks import LANDMARK_NAMES
-from analysis.series import Kinematics, PoseSeries, Smoothing
+from analysis.result import ClipResult
+from analysis.series import Kinematics, PoseSeries
 from analysis.tables import LANDMARK_COLUMNS, angle_table, landmark_table
-from analysis.video import ClipAnalysis
 
 ANGLE_3D_SUFFIX = " (3D)"
 ANGLE_COLUMNS = ["frame", "time_s", "person", *ANGLE_NAMES, *(f"{name}{ANGLE_3D_SUFFIX}" for name in ANGLE_NAMES)]
 SUMMARY_COLUMNS = ["angle", "min", "max", "range", "mean"]
-SUMMARY_FORMAT = "posescope-clip-summary/1"
+SUMMARY_FORMAT = "posescope-clip-summary/2"
+SERIES_FILE = "series.npz"
 
 _CSV = {"index": False, "lineterminator": "\n"}
 
 
-def landmarks_csv(series: PoseSeries) -> str:
+def landmarks_csv(result: ClipResult) -> str:
     """Columns exactly LANDMARK_COLUMNS; 33 rows for each person found in each frame."""
+    series = result.series
     table = landmark_table(series.landmarks, series.world, series.times_s)
     table["frame"] = np.asarray(series.frame_index, np.int64)[table["frame"].to_numpy()]
     return table[LANDMARK_COLUMNS].to_csv(float_format="%.6f", **_CSV)
 
 
-def angle_frame(series: PoseSeries, kinematics: Kinematics) -> pd.DataFrame:
+def angle_frame(result: ClipResult, kinematics: Kinematics) -> pd.DataFrame:
     """The table angles.csv holds: frame, time_s, person, then ANGLE_NAMES (2D) and their ` (3D)` twins,
     each in its defined range (see `wrap_degrees`)."""
+    series = result.series
     frames, people = series.frames, series.people
     table = angle_table(wrap_degrees(kinematics.angles_2d), series.times_s)
     three_d = pd.DataFrame(wrap_degrees(kinematics.angles_3d).reshape(frames * people, -1),
@@ -66,8 +74,8 @@ def angle_frame(series: PoseSeries, kinematics: Kinematics) -> pd.DataFrame:
     return table[keep].reset_index(drop=True)
 
 
-def angles_csv(series: PoseSeries, kinematics: Kinematics) -> str:
-    table = angle_frame(series, kinematics)
+def angles_csv(result: ClipResult, kinematics: Kinematics) -> str:
+    table = angle_frame(result, kinematics)
     return table.round({name: 3 for name in ANGLE_COLUMNS[3:]} | {"time_s": 6}).to_csv(**_CSV)
 
 
@@ -116,10 +124,9 @@ def _circular_stats(values: np.ndarray) -> tuple[float, float, float, float]:
     return start, start + spread, spread, float(along.mean())
 
 
-def summary(analysis: ClipAnalysis, kinematics: Kinematics, smoothing: Smoothing, *, height_m: float | None = None,
-            source: str | None = None, files: list[str] | None = None) -> dict[str, Any]:
+def summary(result: ClipResult, kinematics: Kinematics, files: list[str] | None = None) -> dict[str, Any]:
     """What summary.json holds, as a dict (NaN still NaN: `summary_json` turns it into null)."""
-    series = analysis.series
+    series = result.series
     present = series.present
     interpolated = kinematics.interpolated.any(axis=-1)  # (frames, people)
     frame_index = np.asarray(series.frame_index, np.int64)
@@ -136,17 +143,18 @@ def summary(analysis: ClipAnalysis, kinematics: Kinematics, smoothing: Smoothing
             "angles_3d_deg": _by_angle(angle_summary(kinematics, p, "3d")),
             "speed": _speeds(kinematics, p),
         })
-    elapsed = analysis.elapsed_s
+    video = asdict(result.source.video) if result.source.video else {"codec": None, "fps": None}
     return {
         "format": SUMMARY_FORMAT,
-        "source": source,
+        "source": {"name": result.source.name, "kind": "camera" if result.source.is_camera else "file"},
         "settings": {
-            "pose": asdict(analysis.settings),
-            "clip": asdict(analysis.options),
-            "smoothing": asdict(smoothing),
-            "height_m": height_m,
+            "pose": asdict(result.settings),
+            "clip": asdict(result.options),
+            "smoothing": asdict(kinematics.smoothing),
+            "height_m": kinematics.height_m,
         },
-        "video": {**asdict(analysis.info), "analysed_width": series.width, "analysed_height": series.height},
+        "video": {**video, "analysed_width": series.width, "analysed_height": series.height,
+                  "capture_fps": result.capture_fps},
         "counts": {
             "frames": series.frames,
             "people": len(people),
@@ -154,15 +162,16 @@ def summary(analysis: ClipAnalysis, kinematics: Kinematics, smoothing: Smoothing
             "frames_with_interpolation": int(interpolated.any(axis=1).sum()),
         },
         "people": people,
-        "timing": {"elapsed_s": elapsed, "frames_per_s": series.frames / elapsed if elapsed > 0 else None},
-        "warning": analysis.warning,
+        # A camera recording's elapsed time is its summed per-frame processing, not the time it lasted.
+        "timing": {"elapsed_s": result.elapsed_s, "frames_per_s": result.frames_per_s},
+        "warnings": list(result.warnings),
         "files": files,
     }
 
 
-def summary_json(analysis: ClipAnalysis, kinematics: Kinematics, smoothing: Smoothing, **extra: Any) -> str:
-    """summary.json: see `summary` for the keys; `extra` is passed on to it (height_m, source, files)."""
-    return json.dumps(_json_safe(summary(analysis, kinematics, smoothing, **extra)), indent=1, allow_nan=False)
+def summary_json(result: ClipResult, kinematics: Kinematics, files: list[str] | None = None) -> str:
+    """summary.json: see `summary` for the keys."""
+    return json.dumps(_json_safe(summary(result, kinematics, files)), indent=1, allow_nan=False)
 
 
 def trc(series: PoseSeries, person: int, *, rate_hz: float, camera_rate_hz: float | None = None,
@@ -209,17 +218,16 @@ def trc(series: PoseSeries, person: int, *, rate_hz: float, camera_rate_hz: floa
     return "\n".join(lines) + "\n" + body
 
 
-def trc_rates(series: PoseSeries, clip: ClipAnalysis | None) -> tuple[float, float | None]:
-    """(DataRate, CameraRate) for a TRC file of this series, in Hz; CameraRate None means "the same".
+def trc_rates(result: ClipResult) -> tuple[float, float | None]:
+    """(DataRate, CameraRate) for a TRC file of this clip, in Hz; CameraRate None means "the same".
 
-    Why one function: the CLI's files and the Video page's downloads must write the same header. From a
-    video with a frame rate: its fps over the stride, and its fps. From a recording (no clip), or a video
-    whose header gives no frame rate: the median rate of the frame times (30 for a single frame).
+    From a video with a frame rate: its fps over the stride, and its fps. From a camera recording, or a
+    video whose header gives no frame rate: the median rate of the frame times (30 for a single frame).
     """
-    if clip is not None and clip.info.fps:
-        return clip.info.fps / max(1, clip.options.stride), clip.info.fps
-    rate = 1 / float(np.median(np.diff(series.times_s))) if series.frames > 1 else 30.0
-    return rate, None
+    video = result.source.video
+    if video is not None and video.fps:
+        return video.fps / max(1, result.options.stride), video.fps
+    return result.series.median_rate_hz, None
 
 
 def trc_name(person: int) -> str:
@@ -227,42 +235,65 @@ def trc_name(person: int) -> str:
     return f"person{person + 1}.trc"
 
 
-def person_trc(series: PoseSeries, kinematics: Kinematics, person: int, clip: ClipAnalysis | None = None) -> str:
+def person_trc(result: ClipResult, kinematics: Kinematics, person: int) -> str:
     """One person's TRC from the cleaned (smoothed) world landmarks, with `trc_rates` and `trc_name`.
 
-    Why: write_all and the Video page's download make the same file. If smoothing left this person no
-    landmark at all (every one hidden), the raw world landmarks are written, where found.
+    If smoothing left this person no landmark at all (every one hidden), the raw world landmarks are
+    written, where found.
     """
     world: np.ndarray | None = kinematics.world
     if not np.isfinite(kinematics.world[:, person]).all(axis=-1).any():
         world = None
-    rate_hz, camera_rate_hz = trc_rates(series, clip)
-    return trc(series, person, rate_hz=rate_hz, camera_rate_hz=camera_rate_hz, world=world, name=trc_name(person))
+    rate_hz, camera_rate_hz = trc_rates(result)
+    return trc(result.series, person, rate_hz=rate_hz, camera_rate_hz=camera_rate_hz, world=world,
+               name=trc_name(person))
 
 
-def write_all(analysis: ClipAnalysis, kinematics: Kinematics, smoothing: Smoothing, out_dir: Path,
-              annotated_video: Path | None = None, *, height_m: float | None = None,
-              source: str | None = None) -> list[Path]:
-    """Write landmarks.csv, angles.csv, summary.json and person<N>.trc (one per person found, see `trc_name`)
-    into out_dir.
+@dataclass(frozen=True)
+class ExportFile:
+    """One file a clip exports. name: its name in a results folder (a download prefixes the clip's stem).
+    make: builds its content when asked (a click, or the CLI), not before."""
 
-    annotated_video: the annotated video already written (by analyse_video), listed in summary.json.
-    The TRC files hold the cleaned world landmarks (hidden ones removed, short gaps filled, low-pass
-    filtered with `smoothing`), the same data the angles come from. Returns the paths written.
+    name: str
+    label: str
+    mime: str
+    make: Callable[[], str | bytes]
+
+
+def clip_files(result: ClipResult, kinematics: Kinematics) -> list[ExportFile]:
+    """Every file of a clip, in the order they are offered: the pages' downloads and the CLI's folder.
+
+    A TRC file is made for each person found with a world landmark left after cleaning or raw.
     """
-    series = analysis.series
+    files = [
+        ExportFile("landmarks.csv", "Landmarks CSV", "text/csv", partial(landmarks_csv, result)),
+        ExportFile("angles.csv", "Angles CSV", "text/csv", partial(angles_csv, result, kinematics)),
+        ExportFile("summary.json", "Summary JSON", "application/json", partial(summary_json, result, kinematics)),
+    ]
+    world = result.series.world
+    for person in range(result.series.people):
+        if np.isfinite(world[:, person]).all(axis=-1).any():
+            files.append(ExportFile(trc_name(person), f"TRC person {person + 1}", "text/plain",
+                                    partial(person_trc, result, kinematics, person)))
+    files.append(ExportFile(SERIES_FILE, "Pose series (.npz)", "application/octet-stream", result.to_npz))
+    return files
+
+
+def write_all(result: ClipResult, kinematics: Kinematics, out_dir: Path, annotated_video: Path | None = None
+              ) -> list[Path]:
+    """Write every file of `clip_files` into out_dir; summary.json lists them (and annotated_video, the annotated
+    video already written there by analyse_video). Returns the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    texts: dict[str, str] = {"landmarks.csv": landmarks_csv(series), "angles.csv": angles_csv(series, kinematics)}
-    for person in range(series.people):
-        if np.isfinite(kinematics.world[:, person]).all(axis=-1).any():
-            texts[trc_name(person)] = person_trc(series, kinematics, person, analysis)
-    files = [*([annotated_video.name] if annotated_video else []), *texts, "summary.json"]
-    texts["summary.json"] = summary_json(analysis, kinematics, smoothing, height_m=height_m, source=source,
-                                         files=files)
+    files = clip_files(result, kinematics)
+    names = [*([annotated_video.name] if annotated_video else []), *(file.name for file in files)]
     written = []
-    for name, text in texts.items():
-        path = out_dir / name
-        path.write_text(text, encoding="utf-8", newline="\n")
+    for file in files:
+        content = summary_json(result, kinematics, names) if file.name == "summary.json" else file.make()
+        path = out_dir / file.name
+        if isinstance(content, str):
+            path.write_text(content, encoding="utf-8", newline="\n")
+        else:
+            path.write_bytes(content)
         written.append(path)
     return written
 

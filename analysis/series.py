@@ -5,8 +5,6 @@ A PoseSeries is what the Video page, the CLI, the exports and a webcam recording
 
 from __future__ import annotations
 
-import io
-import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,8 +25,10 @@ from analysis.landmarks import INDEX, LANDMARK_COUNT, VISIBILITY, X, Y
 from analysis.tables import landmark_table
 
 _HIPS = [INDEX["left_hip"], INDEX["right_hip"]]
-NOT_A_RECORDING = ("This .npz file is not a PoseScope recording. Choose a pose series saved by the Webcam page "
-                   "or by the Video page's “Pose series (.npz)” download.")
+
+
+class SeriesError(ValueError):
+    """Arrays that do not make a pose series; the message says what is wrong, as the end of a sentence."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,30 @@ class PoseSeries:
     world: np.ndarray
     width: int
     height: int
+
+    def __post_init__(self) -> None:
+        """Refuse arrays that are not a series: every reader (filters, charts, exports) relies on these."""
+        times, index, landmarks, world = self.times_s, self.frame_index, self.landmarks, self.world
+        arrays = (times, index, landmarks, world)
+        if not all(isinstance(a, np.ndarray) for a in arrays):
+            raise SeriesError("its arrays are missing.")
+        if times.ndim != 1 or times.dtype != np.float64 or index.shape != times.shape or index.dtype != np.int64:
+            raise SeriesError("its frame times or frame numbers have the wrong shape or type.")
+        if len(times) == 0:
+            raise SeriesError("it holds no frames.")
+        if (landmarks.dtype != np.float32 or landmarks.ndim != 4 or landmarks.shape[0] != len(times)
+                or landmarks.shape[1] < 1 or landmarks.shape[2:] != (LANDMARK_COUNT, 5)
+                or world.dtype != np.float32 or world.shape != (*landmarks.shape[:3], 3)):
+            raise SeriesError(f"its landmarks are not (frames, people, {LANDMARK_COUNT}, 5) and "
+                              f"(frames, people, {LANDMARK_COUNT}, 3) float32 arrays.")
+        if not np.isfinite(times).all():
+            raise SeriesError("some frame times are not numbers.")
+        if len(times) > 1 and not (np.diff(times) > 0).all():
+            repeated = int((np.diff(times) == 0).sum())
+            raise SeriesError(f"{repeated} frame times repeat the one before." if repeated and (np.diff(times) >= 0).all()
+                              else "its frame times are not in order.")
+        if not (isinstance(self.width, int) and isinstance(self.height, int) and self.width > 0 and self.height > 0):
+            raise SeriesError(f"its frame size {self.width} × {self.height} is not a picture size.")
 
     @property
     def frames(self) -> int:
@@ -72,6 +96,24 @@ class PoseSeries:
         """(frames, people) bool: the person was found in that frame."""
         return ~np.isnan(self.landmarks[..., 0]).all(axis=-1)
 
+    @property
+    def median_rate_hz(self) -> float:
+        """Frames per second from the median gap between frame times (30 for a single frame)."""
+        return 1 / float(np.median(np.diff(self.times_s))) if self.frames > 1 else 30.0
+
+    def select(self, frames: slice | np.ndarray | None = None, people: slice | np.ndarray | None = None) -> PoseSeries:
+        """Some frames (a slice, indices or a mask; kept in time order) and/or some people's slots."""
+        frames = slice(None) if frames is None else frames
+        people = slice(None) if people is None else people
+        if not isinstance(frames, slice):
+            frames = np.asarray(frames)
+            frames = np.flatnonzero(frames) if frames.dtype == bool else np.sort(frames)
+        if not isinstance(people, slice):
+            people = np.asarray(people)
+        landmarks = self.landmarks[frames][:, people]
+        world = self.world[frames][:, people]
+        return PoseSeries(self.times_s[frames], self.frame_index[frames], landmarks, world, self.width, self.height)
+
     def frame(self, i: int) -> FramePose:
         """Frame i as a FramePose of the people present in it, for drawing and tables."""
         here = self.present[i]
@@ -92,30 +134,6 @@ class PoseSeries:
         table.insert(after_presence, "x_px", pixels[:, 0])
         table.insert(after_presence + 1, "y_px", pixels[:, 1])
         return table.drop(columns=["frame", "time_s", "person"])
-
-    def to_npz(self) -> bytes:
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, times_s=self.times_s, frame_index=self.frame_index, landmarks=self.landmarks,
-                            world=self.world, size=np.array([self.width, self.height]))
-        return buffer.getvalue()
-
-    @classmethod
-    def from_npz(cls, data: bytes) -> PoseSeries:
-        """The series saved by to_npz; ValueError if the bytes are not one (or hold no frame)."""
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as saved:
-                width, height = (int(v) for v in saved["size"])
-                series = cls(saved["times_s"], saved["frame_index"], saved["landmarks"], saved["world"], width, height)
-        except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as error:
-            raise ValueError(NOT_A_RECORDING) from error
-        frames = len(series.times_s)
-        landmarks, world = series.landmarks, series.world
-        if (landmarks.ndim != 4 or landmarks.shape[0] != frames or landmarks.shape[2:] != (LANDMARK_COUNT, 5)
-                or world.shape != (*landmarks.shape[:3], 3) or len(series.frame_index) != frames):
-            raise ValueError(NOT_A_RECORDING)
-        if frames == 0:
-            raise ValueError("This recording holds no frames. Record a few seconds on the Webcam page first.")
-        return series
 
 
 class SeriesBuilder:
@@ -205,6 +223,7 @@ class Kinematics:
     (..., 3) m. angles_*: (frames, people, len(ANGLES)) degrees, unwrapped over time. interpolated:
     (frames, people, 33) bool, where a landmark was filled in. speed_px / speed_m: (frames, people, 33) px/s and m/s
     (m/s only with a height for calibration, else None). angular_velocity: deg/s of the smoothed angles.
+    smoothing, height_m: what they were computed with, which the exports record.
     """
 
     pixels: np.ndarray
@@ -216,6 +235,8 @@ class Kinematics:
     speed_px: np.ndarray
     speed_m: np.ndarray | None
     angular_velocity: np.ndarray
+    smoothing: Smoothing
+    height_m: float | None
 
 
 def clean(series: PoseSeries, smoothing: Smoothing) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -243,4 +264,4 @@ def kinematics(series: PoseSeries, smoothing: Smoothing, height_m: float | None 
         scale = metres_per_pixel(series.pixels, series.visibility, height_m, smoothing.threshold)
         speed_m = speed_px * scale[None, :, None]
     return Kinematics(pixels, world, unwrap_degrees(raw), angles_2d, angles_3d, interpolated, speed_px, speed_m,
-                      angular_velocity(angles_2d, series.times_s))
+                      angular_velocity(angles_2d, series.times_s), smoothing, height_m)

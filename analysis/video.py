@@ -19,27 +19,9 @@ import numpy as np
 
 from analysis.drawing import PRIVACY_BACKGROUND, draw_pose
 from analysis.engine import FramePose, Mode, PoseEngine, PoseSettings
-from analysis.series import PoseSeries, SeriesBuilder
+from analysis.result import ClipOptions, ClipResult, Source
+from analysis.series import SeriesBuilder
 from analysis.video_io import PathLike, VideoError, VideoInfo, VideoWriter, probe, read_frames
-
-
-@dataclass(frozen=True)
-class ClipOptions:
-    """Which part of the video to analyse and how to render it.
-
-    analysis_max_side: frames are shrunk to this before pose estimation. MediaPipe looks at the person
-        through a 256-pixel crop anyway, but its own handling of a large frame costs more than the model
-        (1080p: 40 frames/s, 960x540: 90 frames/s, on 2 cores); 960 halves 1080p exactly, which is
-        also the fastest scaling to decode.
-    preview_max_side: the annotated video's longer side, light enough to stream in a browser.
-    """
-
-    start_s: float = 0.0
-    end_s: float | None = None
-    stride: int = 1
-    privacy: bool = False
-    analysis_max_side: int = 960
-    preview_max_side: int = 960
 
 
 @dataclass(frozen=True)
@@ -59,18 +41,6 @@ class Progress:
     @property
     def fraction(self) -> float:
         return min(1.0, self.frames_done / self.frames_expected) if self.frames_expected else 0.0
-
-
-@dataclass(frozen=True)
-class ClipAnalysis:
-    """series: the poses. warning: set when the video broke off part-way and the results are partial."""
-
-    series: PoseSeries
-    info: VideoInfo
-    options: ClipOptions
-    settings: PoseSettings
-    elapsed_s: float
-    warning: str | None = None
 
 
 _END = object()
@@ -170,11 +140,12 @@ class _Renderer:
 
 def analyse_video(path: PathLike, settings: PoseSettings, options: ClipOptions = ClipOptions(),
                   annotated_path: Path | None = None,
-                  on_progress: Callable[[Progress], None] | None = None) -> ClipAnalysis:
+                  on_progress: Callable[[Progress], None] | None = None, name: str = "video") -> ClipResult:
     """Poses for every kept frame of a video, and optionally the annotated preview video.
 
     Raises VideoError for a file that is not a readable video or holds no frame in the chosen range.
-    If the video breaks off part-way, the frames before the break are kept and `warning` says so.
+    If the video breaks off part-way, the frames before the break are kept and a warning says so.
+    name: the source's name as the user knows it (their file name), for the result's Source.
     on_progress is called every few frames; an exception it raises (a user's cancel) stops the work
     and removes the partial annotated video.
     """
@@ -219,4 +190,5 @@ def analyse_video(path: PathLike, settings: PoseSettings, options: ClipOptions =
             renderer.abort()
             writer.abort()
         raise
-    return ClipAnalysis(builder.build(), info, options, settings, time.perf_counter() - started, warning)
+    return ClipResult(builder.build(), Source(name, info), settings, options, time.perf_counter() - started,
+                      (warning,) if warning else ())

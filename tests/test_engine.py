@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import threading
 from pathlib import Path
@@ -130,5 +131,9 @@ def test_the_bundles_rebuild_byte_for_byte_from_the_registries(tmp_path: Path) -
     done = subprocess.run([sys.executable, str(models.MODELS_DIR / "build_models.py"), "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in tmp_path.glob("*.task")) == sorted(
-        models.bundle_path(c).name for c in models.COMPLEXITIES)
+    committed = {path.name: path.read_bytes() for path in models.MODELS_DIR.glob("*.task")}
+    rebuilt = {path.name: path.read_bytes() for path in tmp_path.glob("*.task")}
+    assert sorted(committed) == sorted(rebuilt) == sorted(models.bundle_path(c).name for c in models.COMPLEXITIES)
+    for name, data in committed.items():
+        assert (hashlib.sha256(rebuilt[name]).hexdigest(), len(rebuilt[name])) == (
+            hashlib.sha256(data).hexdigest(), len(data)), f"rebuilt {name} differs from models/{name}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -190,88 +191,115 @@ def test_a_hidden_hand_leaves_the_other_angles_measurable(one: ClipAnalysis) -> 
     assert table["left knee"].notna().mean() > 0.8
 
 
-# person<N>.trc
+# person<N>.trc, read back with Pose2Sim's own reader (Pose2Sim.common.read_trc, which Sports2D calls too)
+#
+# Only the lines marked "# builds the TRC" call the export API; every assertion is on what Pose2Sim reads back,
+# compared with the series' own world landmarks and times.
 
-def _opensim_cells(line: str) -> list[str]:
-    """A data row split the way OpenSim's TRCFileAdapter does: on tabs, keeping empty cells between them, but
-    no cell after a final tab."""
-    cells = line.split("\t")
-    return cells[:-1] if cells[-1] == "" else cells
-
-
-def _read_trc(text: str) -> tuple[dict[str, str], list[str], np.ndarray, np.ndarray]:
-    lines = text.split("\n")
-    assert lines[0].split("\t")[:3] == ["PathFileType", "4", "(X/Y/Z)"]
-    header = dict(zip(lines[1].split("\t"), lines[2].split("\t"), strict=True))
-    names = [cell for cell in lines[3].split("\t") if cell]
-    assert names[:2] == ["Frame#", "Time"]
-    markers = int(header["NumMarkers"])
-    assert [c for c in lines[4].split("\t") if c] == [f"{a}{i}" for i in range(1, markers + 1) for a in "XYZ"]
-    assert lines[5] == "" and lines[-1] == ""
-    rows = [_opensim_cells(line) for line in lines[6:-1]]
-    assert all(len(row) == 2 + 3 * markers for row in rows)
-    frames = np.array([int(row[0]) for row in rows])
-    values = np.array([[float(c) if c else np.nan for c in row[1:]] for row in rows])
-    return header, names[2:], frames, values
+OPENSIM_AXES = np.array([1.0, -1.0, -1.0])  # X = MediaPipe x, Y = -y (up), Z = -z (towards the camera)
 
 
-def test_trc_reads_back_as_opensim_reads_it(one: ClipAnalysis) -> None:
+@dataclasses.dataclass(frozen=True)
+class ReadBack:
+    """A TRC file as Pose2Sim's read_trc returns it: header (line 2's names to line 3's values), markers,
+    frames (Frame#), times (Time), xyz (rows, markers, 3), and lines (the raw file, for its layout)."""
+
+    header: dict[str, str]
+    markers: list[str]
+    frames: np.ndarray
+    times: np.ndarray
+    xyz: np.ndarray
+    lines: list[str]
+
+
+TrcReader = Callable[[Path], ReadBack]
+
+
+@pytest.fixture(scope="module")
+def read_trc() -> TrcReader:
+    """Pose2Sim's read_trc, from the pose2sim package itself (.ci/run installs it)."""
+    printing = np.get_printoptions()
+    try:
+        from Pose2Sim.common import read_trc as pose2sim_read_trc
+    finally:
+        np.set_printoptions(**printing)  # importing Pose2Sim.common sets numpy's printing for the whole process
+
+    def read(path: Path) -> ReadBack:
+        coords, frames, times, markers, header = pose2sim_read_trc(str(path))
+        assert list(coords.columns) == [marker for marker in markers for _ in "XYZ"]
+        names = header[1].rstrip("\n").split("\t")
+        values = header[2].rstrip("\n").split("\t")
+        assert len(names) == len(values)
+        return ReadBack(dict(zip(names, values)), markers, frames.to_numpy(), times.to_numpy(),
+                        coords.to_numpy(np.float64).reshape(len(coords), len(markers), 3),
+                        path.read_text(encoding="utf-8").split("\n"))
+    return read
+
+
+def _write(tmp_path: Path, text: str, name: str = "person1.trc") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8", newline="\n")
+    return path
+
+
+def _assert_rows_keep_every_cell(read: ReadBack) -> None:
+    """What OpenSim's TRCFileAdapter needs beyond what pandas forgives: a blank line 6, then every row with
+    Frame#, Time and 3 cells per marker (empty where missing), the last followed by a tab; a final newline."""
+    assert read.lines[5] == "" and read.lines[-1] == ""
+    rows = read.lines[6:-1]
+    assert len(rows) == len(read.frames)
+    cells = [row.split("\t") for row in rows]
+    assert all(len(row) == 2 + 3 * len(read.markers) + 1 and row[-1] == "" for row in cells)
+
+
+def test_trc_reads_back_in_pose2sim_as_our_world_landmarks_in_opensim_axes(one: ClipAnalysis, read_trc: TrcReader,
+                                                                           tmp_path: Path) -> None:
     series = one.series
-    header, names, frames, values = _read_trc(exports.trc(series, 0, rate_hz=30.0))
-    assert list(header) == ["DataRate", "CameraRate", "NumFrames", "NumMarkers", "Units", "OrigDataRate",
-                            "OrigDataStartFrame", "OrigNumFrames"]
-    assert header["DataRate"] == "30" and header["Units"] == "m" and header["NumMarkers"] == "33"
-    assert int(header["NumFrames"]) == len(frames) == 60 and header["OrigDataStartFrame"] == "1"
-    assert names == list(LANDMARK_NAMES)
-    np.testing.assert_array_equal(frames, np.arange(1, 61))
-    np.testing.assert_allclose(values[:, 0], series.times_s, atol=1e-6)
-    xyz = values[:, 1:].reshape(60, 33, 3)
-    assert np.isfinite(xyz).all()
-    np.testing.assert_allclose(xyz, series.world[:, 0] * np.array([1, -1, -1]), atol=1e-6)
-    nose, ankles = xyz[:, INDEX["nose"]], xyz[:, [INDEX["left_ankle"], INDEX["right_ankle"]]]
+    text = exports.trc(series, 0, rate_hz=30.0)  # builds the TRC
+    read = read_trc(_write(tmp_path, text))
+    assert read.lines[0] == "PathFileType\t4\t(X/Y/Z)\tperson1.trc"
+    assert read.header == {"DataRate": "30", "CameraRate": "30", "NumFrames": "60", "NumMarkers": "33", "Units": "m",
+                           "OrigDataRate": "30", "OrigDataStartFrame": "1", "OrigNumFrames": "60"}
+    assert read.markers == list(LANDMARK_NAMES)
+    np.testing.assert_array_equal(read.frames, np.arange(1, 61))
+    np.testing.assert_allclose(read.times, series.times_s, rtol=0, atol=1e-6)
+    assert read.xyz.shape == (60, 33, 3) and np.isfinite(read.xyz).all()
+    np.testing.assert_allclose(read.xyz, series.world[:, 0] * OPENSIM_AXES, rtol=0, atol=1e-6)  # written to 6 places
+    nose, ankles = read.xyz[:, INDEX["nose"]], read.xyz[:, [INDEX["left_ankle"], INDEX["right_ankle"]]]
     assert (nose[:, 1] > ankles[:, :, 1].max(axis=1) + 0.5).all()  # Y is up: the nose well above the ankles
-    assert np.abs(xyz).max() < 2.0  # metres around the hips
+    assert np.abs(read.xyz).max() < 2.0  # metres around the hips
+    _assert_rows_keep_every_cell(read)
 
 
-def test_trc_reads_back_as_sports2d_reads_it(one: ClipAnalysis, tmp_path: Path) -> None:
-    """Sports2D loads a .trc with Pose2Sim's read_trc: marker names from every third cell of line 4, then
-    pandas from line 5 on, dropping the Frame#/Time columns and any 'Unnamed' (empty-titled) column."""
-    path = tmp_path / "person1.trc"
-    path.write_text(exports.trc(one.series, 0, rate_hz=30.0))
-    header = path.read_text().splitlines(keepends=True)[:5]
-    markers = [m.strip() for m in header[3].split("\t")[2::3] if m.strip()]
-    table = pd.read_csv(path, sep="\t", skiprows=4, encoding="utf-8")
-    frames, times = table.iloc[:, 0], table.iloc[:, 1]
-    coords = table.drop(table.columns[[0, 1]], axis=1)
-    coords = coords.loc[:, ~coords.columns.str.startswith("Unnamed")]
-    assert markers == list(LANDMARK_NAMES) and coords.shape == (60, 99)
-    assert frames.tolist() == list(range(1, 61))
-    np.testing.assert_allclose(times, one.series.times_s, atol=1e-6)
-    np.testing.assert_allclose(coords.to_numpy().reshape(60, 33, 3), one.series.world[:, 0] * np.array([1, -1, -1]),
-                               atol=1e-6)
-
-
-def test_trc_leaves_missing_markers_empty_and_keeps_every_row_full_length(trimmed: ClipAnalysis) -> None:
+def test_trc_leaves_missing_markers_empty_and_keeps_every_row_full_length(trimmed: ClipAnalysis, read_trc: TrcReader,
+                                                                          tmp_path: Path) -> None:
     series = trimmed.series
     assert series.present[:3, 0].all() and series.present[5, 0]
     world = series.world.astype(np.float64)
     world[3:5, 0] = np.nan  # the person lost for two frames
     world[:, 0, INDEX["right_foot_index"]] = np.nan  # the last marker never seen
     world[:2, 0] = np.nan  # and not yet found in the first two frames: those rows are left out
-    text = exports.trc(series, 0, rate_hz=15.0, camera_rate_hz=30.0, world=world, name="walk.trc")
-    assert text.startswith("PathFileType\t4\t(X/Y/Z)\twalk.trc\n")
-    header, _, frames, values = _read_trc(text)
-    assert (header["DataRate"], header["CameraRate"], header["OrigDataRate"]) == ("15", "30", "30")
-    assert header["OrigDataStartFrame"] == str(series.frame_index[2] + 1) == "11"
-    assert int(header["NumFrames"]) == len(frames) == series.frames - 2
-    xyz = values[:, 1:].reshape(len(frames), 33, 3)
-    assert np.isnan(xyz[1:3]).all() and np.isfinite(xyz[0, :32]).all()
-    assert np.isnan(xyz[:, INDEX["right_foot_index"]]).all()
+    text = exports.trc(series, 0, rate_hz=15.0, camera_rate_hz=30.0, world=world, name="walk.trc")  # builds the TRC
+    read = read_trc(_write(tmp_path, text, "walk.trc"))
+    assert read.lines[0] == "PathFileType\t4\t(X/Y/Z)\twalk.trc"
+    rows = series.frames - 2
+    assert read.header == {"DataRate": "15", "CameraRate": "30", "NumFrames": str(rows), "NumMarkers": "33",
+                           "Units": "m", "OrigDataRate": "30", "OrigDataStartFrame": "11", "OrigNumFrames": str(rows)}
+    assert series.frame_index[2] + 1 == 11  # OrigDataStartFrame: the first row's frame in the video, from 1
+    assert read.markers == list(LANDMARK_NAMES)
+    np.testing.assert_array_equal(read.frames, np.arange(1, rows + 1))
+    np.testing.assert_allclose(read.times, series.times_s[2:], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(read.xyz, world[2:, 0] * OPENSIM_AXES, rtol=0, atol=1e-6)  # NaN where NaN
+    assert np.isnan(read.xyz[1:3]).all() and np.isfinite(read.xyz[0, :32]).all()
+    assert np.isnan(read.xyz[:, INDEX["right_foot_index"]]).all()
+    _assert_rows_keep_every_cell(read)
 
 
-def test_write_all_writes_every_file_and_a_trc_per_person_found(two: ClipAnalysis, tmp_path: Path) -> None:
+def test_write_all_writes_every_file_and_a_trc_per_person_found(two: ClipAnalysis, read_trc: TrcReader,
+                                                                tmp_path: Path) -> None:
     motion = kinematics(two.series, SMOOTHING)
-    written = exports.write_all(two, motion, SMOOTHING, tmp_path, tmp_path / "annotated.mp4", source="clip.mp4")
+    written = exports.write_all(two, motion, SMOOTHING, tmp_path, tmp_path / "annotated.mp4",  # builds the TRCs
+                                source="clip.mp4")
     people = np.flatnonzero(two.series.present.any(axis=0))
     expected = {"landmarks.csv", "angles.csv", "summary.json", *(f"person{p + 1}.trc" for p in people)}
     assert {p.name for p in written} == expected == {p.name for p in tmp_path.iterdir()}
@@ -280,9 +308,17 @@ def test_write_all_writes_every_file_and_a_trc_per_person_found(two: ClipAnalysi
                                 *(f"person{p + 1}.trc" for p in people), "summary.json"]
     assert summary["source"] == "clip.mp4"
     for p in people:
-        header, _, frames, values = _read_trc((tmp_path / f"person{p + 1}.trc").read_text())
-        assert header["NumFrames"] == str(len(frames))
-        assert np.isfinite(values[0, 1:]).any() and np.isfinite(values[-1, 1:]).any()  # trimmed to the person
+        read = read_trc(tmp_path / f"person{p + 1}.trc")
+        # The cleaned (smoothed) world landmarks, from the first to the last frame with any of them.
+        cleaned = motion.world[:, p].astype(np.float64) * OPENSIM_AXES
+        cleaned[~np.isfinite(cleaned).all(axis=-1)] = np.nan
+        seen = np.flatnonzero(np.isfinite(cleaned).all(axis=-1).any(axis=-1))
+        first, last = seen[0], seen[-1] + 1
+        assert read.header["NumFrames"] == str(last - first) and read.markers == list(LANDMARK_NAMES)
+        assert read.header["OrigDataStartFrame"] == str(two.series.frame_index[first] + 1)
+        np.testing.assert_array_equal(read.frames, np.arange(1, last - first + 1))
+        np.testing.assert_allclose(read.times, two.series.times_s[first:last], rtol=0, atol=1e-6)
+        np.testing.assert_allclose(read.xyz, cleaned[first:last], rtol=0, atol=1e-6)
 
 
 def test_trc_rates_from_a_video_its_stride_and_a_recording(one: ClipAnalysis, trimmed: ClipAnalysis) -> None:
@@ -297,14 +333,15 @@ def test_trc_rates_from_a_video_its_stride_and_a_recording(one: ClipAnalysis, tr
     assert exports.trc_rates(single, None) == (30.0, None)
 
 
-def test_trc_files_count_people_from_1_as_the_page_does(trimmed: ClipAnalysis) -> None:
+def test_trc_files_count_people_from_1_as_the_page_does(trimmed: ClipAnalysis, read_trc: TrcReader,
+                                                        tmp_path: Path) -> None:
     assert [exports.trc_name(p) for p in range(3)] == ["person1.trc", "person2.trc", "person3.trc"]
     motion = kinematics(trimmed.series, SMOOTHING)
-    text = exports.person_trc(trimmed.series, motion, 0, trimmed)
-    assert text.startswith("PathFileType\t4\t(X/Y/Z)\tperson1.trc\n")
-    header, _, _, values = _read_trc(text)
-    assert (header["DataRate"], header["CameraRate"]) == ("15", "30")
-    assert np.isfinite(values).any()
+    text = exports.person_trc(trimmed.series, motion, 0, trimmed)  # builds the TRC
+    read = read_trc(_write(tmp_path, text))
+    assert read.lines[0] == "PathFileType\t4\t(X/Y/Z)\tperson1.trc"
+    assert (read.header["DataRate"], read.header["CameraRate"]) == ("15", "30")
+    assert np.isfinite(read.xyz).any()
 
 
 def test_person_trc_falls_back_to_raw_world_landmarks_when_smoothing_left_none(one: ClipAnalysis) -> None:

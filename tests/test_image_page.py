@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import ROOT, open_page
+from PIL import Image
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
+
+from analysis.drawing import PRIVACY_BACKGROUND
 
 
 def image_page() -> AppTest:
@@ -53,12 +59,61 @@ def test_several_photos_at_once_each_get_their_own_result(media: Path) -> None:
     assert any("No person was found" in info.value for info in app.info)
 
 
-def test_privacy_mode_shows_the_skeleton_on_a_blank_background(media: Path) -> None:
+@pytest.fixture
+def shown_media(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
+    """The bytes of every media file the page hands Streamlit (st.image's pictures), by the URL the page shows.
+
+    AppTest keeps them in a MemoryMediaFileStorage that is dropped after each run; this keeps a copy."""
+    files: dict[str, bytes] = {}
+    get_url = MemoryMediaFileStorage.get_url
+
+    def recording_get_url(storage: MemoryMediaFileStorage, file_id: str) -> str:
+        url = get_url(storage, file_id)
+        files[url] = storage.get_file(file_id).content
+        return url
+    monkeypatch.setattr(MemoryMediaFileStorage, "get_url", recording_get_url)
+    return files
+
+
+def _shown_picture(app: AppTest, files: dict[str, bytes]) -> np.ndarray:
+    """The one picture on the page, decoded to RGB (int, so differences do not wrap)."""
+    [image] = app.get("image")
+    [url] = image.value
+    return np.asarray(Image.open(io.BytesIO(files[url])).convert("RGB"), dtype=np.int16)
+
+
+def test_privacy_mode_shows_the_skeleton_on_a_blank_background(media: Path, shown_media: dict[str, bytes]) -> None:
+    data = (media / "bus.jpg").read_bytes()
+    photo = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.int16)
     app = image_page()
     app.sidebar.toggle[0].set_value(True)
     app.run()
-    upload(app, ("bus.jpg", (media / "bus.jpg").read_bytes(), "image/jpeg"))
+    upload(app, ("bus.jpg", data, "image/jpeg"))
     assert len(app.dataframe) == 2 and not app.error
+    shown = _shown_picture(app, shown_media)
+    assert shown.shape == photo.shape
+    # Away from the skeleton (outside the box round every landmark, with a margin for line widths and the
+    # JPEG's 8-pixel blocks), every pixel is the blank background; the picture is sent as a JPEG, hence 3 levels.
+    landmarks = app.dataframe[1].value
+    rows, columns = np.mgrid[:shown.shape[0], :shown.shape[1]]
+    margin = 30
+    away = ((columns < landmarks.x_px.min() - margin) | (columns > landmarks.x_px.max() + margin)
+            | (rows < landmarks.y_px.min() - margin) | (rows > landmarks.y_px.max() + margin))
+    assert away.mean() > 0.8
+    from_background = np.abs(shown - PRIVACY_BACKGROUND).max(axis=-1)
+    assert from_background[away].max() <= 3
+    assert (from_background[~away] > 100).sum() > 1000  # the skeleton is drawn: white bones, red joints
+    # and no trace of the photo: almost no pixel matches it (those that do are the photo's own near-black ones).
+    from_photo = np.abs(shown - photo).max(axis=-1)
+    assert (from_photo <= 3).mean() < 0.01
+
+    # The same photo without privacy mode: now the photo is what is shown, so the checks above can tell.
+    app.sidebar.toggle[0].set_value(False)
+    app.run()
+    assert not app.exception, app.exception
+    shown = _shown_picture(app, shown_media)
+    assert (np.abs(shown - photo).max(axis=-1) <= 8).mean() > 0.9
+    assert (np.abs(shown - PRIVACY_BACKGROUND).max(axis=-1)[away] <= 3).mean() < 0.05
 
 
 @pytest.mark.parametrize(("name", "data", "words"), [

@@ -4,48 +4,59 @@ from __future__ import annotations
 
 import streamlit as st
 
+from analysis.cache import BoundedCache
 from analysis.engine import PoseSettings
 from analysis.figures import skeleton_3d
 from analysis.images import IMAGE_TYPES, ImageError, load_image
 from analysis.models import ModelError
 from analysis.photo import PhotoAnalysis, analyse_photo
-from views.shared import NO_PERSON_HINTS, download_stem, image_engine, pose_settings_sidebar, show_model_error
+from analysis.uploads import content_digest, safe_stems
+from views.shared import NO_PERSON_HINTS, escape_markdown, image_engine, pose_settings_sidebar, show_model_error
 
 MAX_IMAGE_MB = 50
 
 
-@st.cache_data(max_entries=64, show_spinner="Finding the pose…")
-def analyse(data: bytes, settings: PoseSettings, privacy: bool) -> PhotoAnalysis:
-    rgb = load_image(data)
-    with image_engine(settings) as engine:
-        return analyse_photo(engine, rgb, privacy)
+@st.cache_resource
+def photo_results() -> BoundedCache[PhotoAnalysis]:
+    """Analysed photos of every session, by content and settings: at most 32, and 512 MB (a 50 MP photo's
+    annotated copy alone is 150 MB)."""
+    return BoundedCache(max_entries=32, max_bytes=512 << 20)
 
 
-def show_result(name: str, result: PhotoAnalysis, settings: PoseSettings) -> None:
+def analyse(data: memoryview, settings: PoseSettings, privacy: bool) -> PhotoAnalysis:
+    def make() -> PhotoAnalysis:
+        rgb = load_image(bytes(data))
+        with image_engine(settings) as engine:
+            return analyse_photo(engine, rgb, privacy)
+    with st.spinner("Finding the pose…"):
+        return photo_results().get_or_make((content_digest(data), settings, privacy), make)
+
+
+def show_result(name: str, stem: str, result: PhotoAnalysis, settings: PoseSettings) -> None:
+    """One photo's result; `stem` is unique among the photos shown, so it keys the widgets and names the files."""
     pose = result.pose
     picture, view3d = st.columns([3, 2])
-    picture.image(result.annotated, caption=f"{name}: {pose.width} × {pose.height} px, "
+    picture.image(result.annotated, caption=f"{escape_markdown(name)}: {pose.width} × {pose.height} px, "
                                             f"{pose.people} {'person' if pose.people == 1 else 'people'}")
     if pose.people == 0:
         picture.info(NO_PERSON_HINTS, icon=":material/person_search:")
         return
-    view3d.plotly_chart(skeleton_3d(pose.world, pose.visibility), key=f"3d-{name}")
+    view3d.plotly_chart(skeleton_3d(pose.world, pose.visibility), key=f"3d-{stem}")
 
-    stem = download_stem(name)
     downloads = picture.columns(3)
     # Callables: the PNG, CSV and JSON are made when a button is clicked, not on every rerun.
     downloads[0].download_button("Annotated PNG", result.png, f"{stem}_annotated.png", "image/png",
-                                 key=f"png-{name}", on_click="ignore")
+                                 key=f"png-{stem}", on_click="ignore")
     downloads[1].download_button("Landmarks CSV", lambda: result.landmarks().to_csv(index=False),
-                                 f"{stem}_landmarks.csv", "text/csv", key=f"csv-{name}", on_click="ignore")
+                                 f"{stem}_landmarks.csv", "text/csv", key=f"csv-{stem}", on_click="ignore")
     downloads[2].download_button("Everything (JSON)", lambda: result.to_json(settings, name), f"{stem}_pose.json",
-                                 "application/json", key=f"json-{name}", on_click="ignore")
+                                 "application/json", key=f"json-{stem}", on_click="ignore")
 
     person = 0
     if pose.people > 1:
         person = st.radio("Person", range(pose.people), format_func=lambda p: f"person {p + 1}", horizontal=True,
-                          key=f"person-{name}")
-    slug = download_stem(name).lower().replace(".", "-")
+                          key=f"person-{stem}")
+    slug = stem.lower().replace(".", "-")
     angles = st.container(key=f"angles-{slug}")
     angles.subheader("Angles", help="Joint angles: at the middle landmark. Segment angles: against the horizontal. "
                  "2D from the picture, 3D from world landmarks. None where a landmark is hidden.")
@@ -71,11 +82,12 @@ if not uploads:
     st.caption("Drop one or more photos of a person: the skeleton, 33 landmarks, joint angles and a 3D view "
                "appear in a second or two. Everything is computed on this machine.")
 
-for upload in uploads or []:
+uploads = uploads or []
+for upload, stem in zip(uploads, safe_stems([upload.name for upload in uploads])):
     with st.container(border=True):
         try:
-            show_result(upload.name, analyse(upload.getvalue(), settings, privacy), settings)
+            show_result(upload.name, stem, analyse(upload.getbuffer(), settings, privacy), settings)
         except ImageError as error:
-            st.error(f"**{upload.name}**: {error}", icon=":material/image:")
+            st.error(f"**{escape_markdown(upload.name)}**: {error}", icon=":material/image:")
         except ModelError as error:
             show_model_error(error)

@@ -1,4 +1,4 @@
-"""What every page shares: the cached pose engine and the sidebar's pose settings."""
+"""What every page shares: the cached pose engine, the sidebar's pose settings, and safe display of names."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import PurePath
 
 import streamlit as st
 
@@ -19,9 +18,16 @@ NO_PERSON_HINTS = (
 )
 
 
-@st.cache_resource(show_spinner="Loading the pose model…")
+def _close_engine(entry: tuple[PoseEngine, threading.Lock]) -> None:
+    engine, lock = entry
+    with lock:
+        engine.close()
+
+
+@st.cache_resource(show_spinner="Loading the pose model…", max_entries=3, on_release=_close_engine)
 def _image_engine(settings: PoseSettings) -> tuple[PoseEngine, threading.Lock]:
-    """One IMAGE-mode engine per process and settings; the lock keeps sessions from sharing it at once."""
+    """IMAGE-mode engines for the last few settings used in this process (each loaded model holds 50–150 MB;
+    one pushed out is closed); the lock keeps sessions from sharing one at once."""
     return PoseEngine(settings), threading.Lock()
 
 
@@ -54,7 +60,9 @@ def show_model_error(error: ModelError) -> None:
     st.error(str(error), icon=":material/extension_off:")
 
 
-def download_stem(filename: str) -> str:
-    """A safe stem for download names: the upload's name is never used as a path."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", PurePath(filename).stem).strip("._")
-    return stem[:60] or "upload"
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
+
+
+def escape_markdown(text: str) -> str:
+    """A user-given text (a file name) shown literally where Streamlit reads Markdown: captions, messages."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)

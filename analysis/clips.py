@@ -1,0 +1,242 @@
+"""What the Video page asks of the library: stage an upload once, plan its analysis, run it as a background
+job that outlives the page's reruns, and keep finished analyses in a bounded cache.
+
+A ClipSession belongs to one browser session: its current video and its current job. A new file or new
+pose settings replace the job; smoothing, charts and leaving the page do not touch it. Jobs of all
+sessions share one JobRunner, so two analyses never fight over the cores: the later one waits its turn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import count
+
+from analysis.cache import BoundedCache
+from analysis.engine import PoseSettings
+from analysis.jobs import Job, JobRunner, JobState
+from analysis.result import ClipOptions, ClipResult
+from analysis.series import Kinematics, Smoothing, kinematics
+from analysis.uploads import StagedFile
+from analysis.video import Progress, analyse_video, expected_frames
+from analysis.video_io import VideoInfo, jpeg_stills, probe, still_step
+
+VIDEO_TYPES = ("mp4", "mov", "m4v", "avi", "webm", "mkv")
+RECORDING_TYPE = "npz"
+HEAVY_PIXELS = 2560 * 1440  # above this, or above HEAVY_FPS or HEAVY_FRAMES, analysing will take a while
+HEAVY_FPS = 50
+HEAVY_FRAMES = 9000  # five minutes at 30 frames/s
+CONCURRENT_JOBS = 1  # pose estimation already keeps two cores busy: more at once only slows each one down
+
+# Process-wide bounds: a 10-minute clip's analysis with its preview is about 100 MB, its kinematics 30 MB.
+ANALYSES: BoundedCache[VideoAnalysis] = BoundedCache(max_entries=8, max_bytes=768 << 20)
+MOTIONS: BoundedCache[Kinematics] = BoundedCache(max_entries=16, max_bytes=384 << 20)
+RECORDINGS: BoundedCache[ClipResult] = BoundedCache(max_entries=8, max_bytes=256 << 20)
+RUNNER = JobRunner(CONCURRENT_JOBS)
+
+
+@dataclass(frozen=True)
+class VideoAnalysis:
+    """A finished video analysis: the result, the annotated preview (H.264 MP4) and, for the frame scrubber,
+    JPEG stills of every `still_step`-th annotated frame (still k shows frame k × still_step)."""
+
+    result: ClipResult
+    preview: bytes
+    stills: tuple[bytes, ...]
+    still_step: int
+
+
+@dataclass(frozen=True)
+class VideoUpload:
+    """An uploaded video staged once (StagedFile) and described (its header), with the user's name for it."""
+
+    name: str
+    staged: StagedFile
+    info: VideoInfo
+
+    @classmethod
+    def stage(cls, data: memoryview | bytes, name: str, suffix: str) -> VideoUpload:
+        """Raises UploadError (staging) or VideoError (not a readable video), and then leaves no file behind."""
+        staged = StagedFile(data, suffix)
+        try:
+            return cls(name, staged, probe(staged.path))
+        except BaseException:
+            staged.close()
+            raise
+
+
+def analysis_key(digest: str, settings: PoseSettings, options: ClipOptions) -> str:
+    """What names an analysis: the content, the pose settings and the clip options (not smoothing)."""
+    return f"{digest}|{settings}|{options}"
+
+
+def trim_options(info: VideoInfo, start_s: float, end_s: float, stride: int, privacy: bool) -> ClipOptions:
+    """The trim controls' values as ClipOptions: an end at the video's end means "to the end" (None)."""
+    full = end_s >= round(info.duration_s, 2)
+    return ClipOptions(start_s=start_s, end_s=None if full else end_s, stride=int(stride), privacy=privacy)
+
+
+def can_trim(info: VideoInfo) -> bool:
+    """A clip of a frame or two has nothing to trim."""
+    return info.duration_s > 2 / max(info.fps, 1.0)
+
+
+def heads_up(info: VideoInfo, options: ClipOptions) -> str | None:
+    """A sentence when analysing this video will take a while, with what helps."""
+    frames = expected_frames(info, options)
+    large, fast, long = info.width * info.height > HEAVY_PIXELS, info.fps > HEAVY_FPS, frames > HEAVY_FRAMES
+    if not (large or fast or long):
+        return None
+    what = f"This is a {info.width} × {info.height} video at {info.fps:.0f} frames/s"
+    return (f"{what}: {frames:,} frames to analyse. Frames are scaled to {options.analysis_max_side} px for pose "
+            f"estimation and memory stays low, but decoding {'large frames ' if large else ''}takes time. "
+            "A frame stride of 2 halves the work; trimming to the part you need helps most.")
+
+
+def duration_words(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes} min {seconds:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def job_sentence(job: Job) -> str:
+    """Where a job is: its place in the queue, or frames done, rate and time left."""
+    if job.state is JobState.QUEUED:
+        position = job.queue_position
+        ahead = "another analysis" if position in (None, 1) else f"{position} other analyses"
+        return f"Waiting for {ahead} to finish: analyses run one at a time on this machine."
+    progress = job.progress
+    if progress is None:
+        return "Loading the pose model and opening the video…"
+    if progress.frames_done >= progress.frames_expected and job.state is JobState.RUNNING:
+        return "Preparing the frame scrubber…"
+    left = progress.remaining_s
+    eta = "" if left != left else f" · about {duration_words(left)} left"  # NaN: no rate yet
+    return (f"Analysing: {progress.frames_done:,} / {progress.frames_expected:,} frames · "
+            f"{progress.fps:.0f} frames/s{eta}")
+
+
+def video_caption(upload: VideoUpload, analysis: VideoAnalysis | None) -> str:
+    info = upload.info
+    parts = [upload.name, f"{info.width} × {info.height}", f"{info.fps:.3g} frames/s", f"{info.duration_s:.1f} s",
+             info.codec.upper()]
+    if info.rotation_deg:
+        parts.append(f"turned {info.rotation_deg}°")
+    text = " · ".join(parts)
+    if analysis:
+        result = analysis.result
+        frames = f"{result.series.frames} frame{'s' if result.series.frames != 1 else ''}"
+        text += f" — analysed {frames} in {result.elapsed_s:.1f} s ({result.frames_per_s or 0:.0f} frames/s)"
+    return text
+
+
+_PREVIEWS = count(1)
+
+
+def analyse_with_preview(upload: VideoUpload, settings: PoseSettings, options: ClipOptions,
+                         on_progress: Callable[[Progress], None], stop: threading.Event) -> VideoAnalysis:
+    """Pose, the annotated preview and the scrubber's stills; the preview file is removed afterwards."""
+    preview = upload.staged.path.with_name(f"annotated-{next(_PREVIEWS)}.mp4")
+    try:
+        result = analyse_video(upload.staged.path, settings, options, preview, on_progress, name=upload.name,
+                               stop=stop)
+        step = still_step(result.series.frames)
+        stills = []
+        for still in jpeg_stills(preview, step):
+            stills.append(still)
+            on_progress(Progress(result.series.frames, result.series.frames, result.elapsed_s))
+        return VideoAnalysis(result, preview.read_bytes(), tuple(stills), step)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            preview.unlink()
+
+
+class ClipSession:
+    """One browser session's video: the staged upload and the job analysing it. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.upload: VideoUpload | None = None
+        self._file_id: str | None = None
+        self.job: Job[VideoAnalysis] | None = None
+
+    def use_upload(self, file_id: str, data: memoryview | bytes, name: str, suffix: str) -> VideoUpload:
+        """The staged upload for this file; a different file than the current one replaces it (and its job)."""
+        with self._lock:
+            if self.upload is not None and file_id == self._file_id:
+                return self.upload
+        upload = VideoUpload.stage(data, name, suffix)
+        with self._lock:
+            self._drop()
+            self.upload, self._file_id = upload, file_id
+        return upload
+
+    def analysis(self, settings: PoseSettings, options: ClipOptions) -> VideoAnalysis | Job[VideoAnalysis]:
+        """The finished analysis of the current upload with these settings, else the job working on it.
+
+        The current job goes on if it is for the same analysis; otherwise it is cancelled and a new one
+        submitted. A finished job leaves its analysis in ANALYSES, so coming back to settings used before
+        answers at once.
+        """
+        with self._lock:
+            upload = self.upload
+            if upload is None:
+                raise LookupError("no video uploaded in this session")
+            key = analysis_key(upload.staged.digest, settings, options)
+            if (done := ANALYSES.get(key)) is not None:
+                return done
+            if self.job is not None and self.job.key == key:
+                return self.job  # running, or finished: a failure or a cancel is shown until forget_job
+            if self.job is not None:
+                self.job.cancel()
+
+            def work(on_progress: Callable[[Progress], None], stop: threading.Event) -> VideoAnalysis:
+                return ANALYSES.put(key, analyse_with_preview(upload, settings, options, on_progress, stop))
+
+            self.job = RUNNER.submit(key, work)
+            return self.job
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self.job is not None:
+                self.job.cancel()
+
+    def forget_job(self) -> None:
+        """After a failure or a cancel was shown: the next request starts afresh."""
+        with self._lock:
+            self.job = None
+
+    def close(self) -> None:
+        """The session ended or the user closed the video: stop its job and remove its staged file."""
+        with self._lock:
+            self._drop()
+
+    def _drop(self) -> None:
+        job, upload = self.job, self.upload
+        self.job = self.upload = self._file_id = None
+        if job is not None:
+            job.cancel()
+        if upload is not None:
+            if job is None or job.state.finished:
+                upload.staged.close()
+            else:  # the job may still be decoding the file: remove it once the job has stopped
+                threading.Thread(target=_close_after, args=(job, upload.staged), daemon=True).start()
+
+
+def _close_after(job: Job, staged: StagedFile, timeout_s: float = 60.0) -> None:
+    job.wait(timeout_s)
+    staged.close()
+
+
+def recording(digest: str, data: memoryview | bytes, name: str) -> ClipResult:
+    """A saved .npz clip, opened once per content `digest` (ClipResult.from_npz raises RecordingError)."""
+    return RECORDINGS.get_or_make(digest, lambda: ClipResult.from_npz(bytes(data), name))
+
+
+def motion(key: str, result: ClipResult, smoothing: Smoothing, height_m: float | None) -> Kinematics:
+    """Angles and speeds of a result, cached: the smoothing controls rerun only this, never the analysis."""
+    return MOTIONS.get_or_make((key, smoothing, height_m), lambda: kinematics(result.series, smoothing, height_m))

@@ -1,0 +1,193 @@
+"""The results of a clip, from a video or a webcam recording: one view that both pages show.
+
+Charts, the frame view with its landmark table, the summary, data quality and the downloads, all from the
+clip's one result (ClipResult) and its Kinematics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from analysis import exports
+from analysis.angles import ANGLE_NAMES, ANGLES, DEFAULT_VISIBILITY_THRESHOLD
+from analysis.clips import VideoAnalysis
+from analysis.drawing import draw_skeleton_only
+from analysis.figures import Quality, quality_strip, time_series
+from analysis.landmarks import LANDMARK_NAMES
+from analysis.result import ClipResult
+from analysis.series import Kinematics, nyquist_hz
+from analysis.video_io import still_step
+from analysis.uploads import safe_stems
+
+DEFAULT_JOINTS = ["left knee", "right knee", "left hip", "right hip", "left shoulder", "right shoulder"]
+DEFAULT_SPEED_LANDMARKS = ["left_wrist", "right_wrist", "left_ankle", "right_ankle"]
+NO_PERSON_IN_CLIP = (
+    "No person was found in any analysed frame. Pose detection works best when the whole body is in frame, "
+    "well lit and not too small; if the person appears only later, check the trim; a lower minimum detection "
+    "confidence in the sidebar may also help."
+)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What the results view shows. video: the analysis with its annotated preview and stills, None for a saved
+    or recorded clip (the frame view then draws the skeleton). extra: more downloads (label, bytes, file name,
+    mime), e.g. a recording's raw video."""
+
+    result: ClipResult
+    motion: Kinematics
+    video: VideoAnalysis | None = None
+    extra: tuple[tuple[str, bytes, str, str], ...] = ()
+
+
+@st.fragment
+def show_results(shown: Shown) -> None:
+    """Everything below the input; a fragment, so that scrubbing and choosing joints rerun only this."""
+    series, motion = shown.result.series, shown.motion
+    for warning in shown.result.warnings:
+        st.warning(warning, icon=":material/content_cut:")
+    people = np.flatnonzero(series.present.any(axis=0))
+    if len(people) == 0:
+        if shown.video:
+            st.video(shown.video.preview)
+        st.warning(NO_PERSON_IN_CLIP, icon=":material/person_search:")
+        return
+    step = shown.video.still_step if shown.video else still_step(series.frames)
+    scrub_frames = np.arange(0, series.frames, step)
+
+    top = st.columns(2, gap="medium")
+    with top[0]:
+        if shown.video:
+            st.video(shown.video.preview)
+            st.caption("Annotated video (H.264), skeleton on every analysed frame.")
+        else:
+            st.info("A saved or recorded clip holds poses only: the frame view draws its skeleton.",
+                    icon=":material/save:")
+    scrubber, chooser = st.columns([5, 1], vertical_alignment="bottom") if len(people) > 1 else (st.container(), None)
+    person = int(people[0])
+    if chooser is not None:
+        person = chooser.selectbox("Person", people.tolist(), format_func=lambda p: f"person {p + 1} "
+                                   f"({int(series.present[:, p].sum())} frames)")
+    frame = 0
+    if len(scrub_frames) > 1:
+        sparse = f" In a clip this long, one frame in {step} can be shown." if step > 1 else ""
+        frame = scrubber.select_slider("Frame at", scrub_frames.tolist(), value=int(scrub_frames[0]),
+                                       format_func=lambda i: f"{series.times_s[i]:.2f} s",
+                                       help="Shows that frame and its landmarks, and marks its time on the "
+                                            f"charts.{sparse}")
+    time_s = float(series.times_s[frame])
+    with top[1]:
+        if shown.video and frame // step < len(shown.video.stills):
+            st.image(shown.video.stills[frame // step])
+        else:
+            st.image(draw_skeleton_only(series.frame(frame)))
+        st.caption(f"Frame {int(series.frame_index[frame])} at {time_s:.2f} s"
+                   + ("" if series.present[frame, person] else f": person {person + 1} is not in this frame"))
+
+    if series.frames == 1:
+        st.warning("This video has a single frame, so there is no movement to chart: its landmarks and angle "
+                   "summary are below.", icon=":material/movie:")
+    charts, tables = st.columns([3, 2], gap="medium")
+    with charts:
+        if series.frames > 1:
+            curves(shown, person, time_s)
+    with tables:
+        st.subheader("Landmarks", help="At the scrubbed frame. x, y: fraction of the frame's width and height; "
+                     "x_px, y_px: pixels; z: depth relative to the hips; world x, y, z: metres from the point "
+                     "between the hips (y points down).")
+        landmarks = series.frame_table(frame, person)
+        if landmarks.empty:
+            st.caption(f"Person {person + 1} was not found in this frame.")
+        else:
+            st.dataframe(landmarks, hide_index=True, height=440,
+                         column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                        for c in ("x", "y", "z", "visibility", "presence",
+                                                  "world_x", "world_y", "world_z")}
+                         | {c: st.column_config.NumberColumn(format="%.0f") for c in ("x_px", "y_px")})
+        st.subheader("Summary", help="Over the whole clip, from the smoothed 2D angles: the lowest and highest "
+                     "value, their difference (range of motion) and the mean. Segment angles are directions and "
+                     "are summarised around the circle.")
+        meanings = {"what the numbers mean": [a.meaning for a in ANGLES]}
+        summary = exports.angle_summary(motion, person).assign(**meanings)
+        st.dataframe(summary, hide_index=True, height=440,
+                     column_config={c: st.column_config.NumberColumn(f"{c} (°)", format="%.1f")
+                                    for c in ("min", "max", "range", "mean")})
+
+    quality = Quality.of(series.present[:, person], series.visibility[:, person],
+                         motion.interpolated[:, person], DEFAULT_VISIBILITY_THRESHOLD)
+    st.subheader("Data quality", help="Red: the person was not found. Amber: share of landmarks the model thinks "
+                 "hidden. Blue: share of landmarks filled in across a short gap.")
+    st.plotly_chart(quality_strip(series.times_s, quality, time_s if series.frames > 1 else None),
+                    key="quality_chart", config={"displayModeBar": False})
+    affected = quality.frames_affected()
+    st.caption(f"Of {series.frames} frames: no person in {affected['No person']}, low-visibility landmarks in "
+               f"{affected['Low visibility']}, interpolated landmarks in {affected['Interpolated']}.")
+    downloads(shown)
+
+
+def curves(shown: Shown, person: int, time_s: float) -> None:
+    series, motion = shown.result.series, shown.motion
+    st.subheader("Joint angles", help="Thin faint lines: the raw angles, frame by frame. Bold: after gap filling "
+                 "and the low-pass filter (sidebar). The dotted red line marks the scrubbed frame.")
+    pick, plane_box = st.columns([5, 2], vertical_alignment="bottom")
+    joints = pick.multiselect("Joints", ANGLE_NAMES, default=DEFAULT_JOINTS, key="joints", wrap=True,
+                              placeholder="Choose joints to chart")
+    plane = plane_box.segmented_control(
+        "Angles from", ["2D", "3D"], default="2D", key="plane", required=True,
+        format_func=lambda p: {"2D": "Image", "3D": "World"}[p],
+        help="Image: in the picture, as you see it (raw and smoothed). World: from the model's 3D landmarks, "
+             "which do not shrink when a limb points towards the camera (smoothed).")
+    columns = [ANGLE_NAMES.index(name) for name in joints]
+    if plane == "3D":
+        angles, raw = motion.angles_3d[:, person, columns], None
+    else:
+        angles, raw = motion.angles_2d[:, person, columns], motion.angles_2d_raw[:, person, columns]
+    st.plotly_chart(time_series(series.times_s, angles, joints, "Angle (°)", raw=raw, marker_s=time_s),
+                    key="angle_chart")
+    if motion.smoothing.has_no_effect(series.times_s):
+        st.caption(f"The cutoff is at or above {nyquist_hz(series.times_s):.1f} Hz, half the analysed frame rate, "
+                   "so the low-pass filter leaves these curves unchanged.")
+
+    metres = motion.speed_m is not None and bool(np.isfinite(motion.speed_m[:, person]).any())
+    st.subheader("Speed", help="Linear: how fast each landmark moves in the picture, in pixels per second, or in "
+                 "metres per second once the person's height is given. Angular: how fast each chosen joint angle "
+                 "changes, in degrees per second. Both from the smoothed data.")
+    kind_box, pick = st.columns([2, 3], vertical_alignment="bottom")
+    kind = kind_box.segmented_control("Speed of", ["landmarks", "joints"], default="landmarks", key="speed_kind",
+                                      required=True, format_func=str.capitalize)
+    if kind == "joints":
+        pick.caption("The joints chosen above.")
+        st.plotly_chart(time_series(series.times_s, motion.angular_velocity[:, person, columns], joints,
+                                    "Angular velocity (°/s)", marker_s=time_s), key="speed_chart")
+        return
+    landmarks = pick.multiselect("Landmarks", LANDMARK_NAMES, default=DEFAULT_SPEED_LANDMARKS, key="speed_landmarks",
+                                 wrap=True, placeholder="Choose landmarks to chart")
+    points = [LANDMARK_NAMES.index(name) for name in landmarks]
+    speeds = motion.speed_m if metres and motion.speed_m is not None else motion.speed_px
+    st.plotly_chart(time_series(series.times_s, speeds[:, person, points], landmarks,
+                                "Speed (m/s)" if metres else "Speed (px/s)", marker_s=time_s), key="speed_chart")
+    if motion.height_m and not metres:
+        st.caption("The height could not calibrate this person: the nose and heels are never all visible, so "
+                   "speeds stay in pixels per second.")
+    elif not motion.height_m:
+        st.caption("Give the person's height in the sidebar for speeds in metres per second.")
+
+
+def downloads(shown: Shown) -> None:
+    """The clip's files (exports.clip_files, as the CLI writes them), plus the annotated video and any extras."""
+    stem = safe_stems([shown.result.source.name])[0]
+    st.subheader("Downloads")
+    buttons = [(label, data, name, mime) for label, data, name, mime in shown.extra]
+    if shown.video:
+        buttons.insert(0, ("Annotated video", shown.video.preview, "annotated.mp4", "video/mp4"))
+    buttons += [(file.label, file.make, file.name, file.mime) for file in exports.clip_files(shown.result, shown.motion)]
+    row = st.container(horizontal=True)
+    for label, data, name, mime in buttons:
+        row.download_button(label, data, f"{stem}_{name}", mime, key=f"download_{name}", on_click="ignore",
+                            icon=":material/download:")
+    st.caption("Landmarks CSV: raw landmarks, one row per frame, person and landmark. Angles CSV: smoothed 2D "
+               "and 3D angles. Summary: settings, counts and range of motion per angle. TRC: one person's smoothed "
+               "world landmarks for OpenSim. Pose series: the clip, to open here again later.")

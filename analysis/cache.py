@@ -52,6 +52,11 @@ class BoundedCache(Generic[V]):
     def bytes(self) -> int:
         return self._bytes
 
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
     def get(self, key: Hashable) -> V | None:
         with self._lock:
             entry = self._entries.get(key)

@@ -120,9 +120,9 @@ def job_sentence(job: Job) -> str:
             f"{progress.fps:.0f} frames/s{eta}")
 
 
-def video_caption(upload: VideoUpload, analysis: VideoAnalysis | None) -> str:
-    info = upload.info
-    parts = [upload.name, f"{info.width} × {info.height}", f"{info.fps:.3g} frames/s", f"{info.duration_s:.1f} s",
+def video_caption(name: str, info: VideoInfo, analysis: VideoAnalysis | None) -> str:
+    """The video's name (as the page shows it), size, rate, length and codec, and how its analysis went."""
+    parts = [name, f"{info.width} × {info.height}", f"{info.fps:.3g} frames/s", f"{info.duration_s:.1f} s",
              info.codec.upper()]
     if info.rotation_deg:
         parts.append(f"turned {info.rotation_deg}°")

@@ -6,7 +6,6 @@ drawing, angles, tables, charts and exports all read the same compact data.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -25,12 +24,11 @@ from analysis.models import Complexity, verified_bundle
 
 
 class Mode(Enum):
-    """IMAGE: independent photos. VIDEO: frames with timestamps, tracked between frames.
-    LIVE: frames from a camera, answered asynchronously through a callback."""
+    """IMAGE: independent photos. VIDEO: frames with timestamps, tracked between frames (videos and the
+    webcam: see analysis.live for why not MediaPipe's LIVE_STREAM mode)."""
 
     IMAGE = RunningMode.IMAGE
     VIDEO = RunningMode.VIDEO
-    LIVE = RunningMode.LIVE_STREAM
 
 
 @dataclass(frozen=True)
@@ -91,25 +89,17 @@ class FramePose:
 class PoseEngine:
     """A PoseLandmarker for one running mode and one set of settings.
 
-    Creating one loads the model (tens of milliseconds to a second), so callers keep and reuse it.
-    A VIDEO or LIVE engine keeps tracking state: one engine per stream.
+    Creating one loads the model (tens of milliseconds to a second), so callers keep and reuse it, and
+    close it when done: MediaPipe holds threads and memory until then. A VIDEO engine keeps tracking
+    state: one engine per stream.
     """
 
     settings: PoseSettings = field(default_factory=PoseSettings)
     mode: Mode = Mode.IMAGE
-    on_result: Callable[[FramePose, int], None] | None = None
+    closed: bool = field(default=False, init=False)
     _landmarker: PoseLandmarker = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        callback = None
-        if self.mode is Mode.LIVE:
-            if self.on_result is None:
-                raise ValueError("a LIVE engine needs on_result(pose, timestamp_ms)")
-            deliver = self.on_result
-
-            def callback(result: PoseLandmarkerResult, image: Image, timestamp_ms: int) -> None:
-                deliver(FramePose.from_mediapipe(result, image.width, image.height), timestamp_ms)
-
         s = self.settings
         options = PoseLandmarkerOptions(
             base_options=BaseOptions(model_asset_path=str(verified_bundle(s.complexity))),
@@ -118,7 +108,6 @@ class PoseEngine:
             min_pose_detection_confidence=s.min_detection_confidence,
             min_pose_presence_confidence=s.min_presence_confidence,
             min_tracking_confidence=s.min_tracking_confidence,
-            result_callback=callback,
         )
         self._landmarker = PoseLandmarker.create_from_options(options)
 
@@ -132,12 +121,11 @@ class PoseEngine:
         result = self._landmarker.detect_for_video(_as_mp_image(rgb), timestamp_ms)
         return FramePose.from_mediapipe(result, rgb.shape[1], rgb.shape[0])
 
-    def detect_live(self, rgb: np.ndarray, timestamp_ms: int) -> None:
-        """Queue a camera frame (LIVE mode); the pose arrives later through on_result."""
-        self._landmarker.detect_async(_as_mp_image(rgb), timestamp_ms)
-
     def close(self) -> None:
-        self._landmarker.close()
+        """Release the model; a second call does nothing."""
+        if not self.closed:
+            self._landmarker.close()
+            self.closed = True
 
     def __enter__(self) -> PoseEngine:
         return self

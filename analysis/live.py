@@ -1,13 +1,15 @@
 """Live pose on camera frames: what the Webcam page runs on each frame, without any Streamlit in it.
 
 A LiveProcessor takes the newest camera frame, finds the pose, draws the skeleton, the chosen joint
-angles and a small HUD, smooths the angles causally (One-Euro) into a bounded ring buffer for the live
-chart, and, while recording, feeds a Recorder that builds a PoseSeries: the data the Video page charts.
+angles and a small HUD (analysis.drawing), smooths the angles of the person the chart follows causally
+(One-Euro) into a bounded ring buffer for the live chart, and, while recording, feeds a Recorder
+(analysis.recording). Who the chart follows is PersonTracker's business (analysis.tracking), the rule a
+video's series uses: the person in the lowest slot in view.
 
-Threads: `process_newest` / `process` run on one streaming thread (streamlit-webrtc's worker); `update`,
-`window`, `latest`, `stats` and the recording controls are called from Streamlit's script threads.
-Settings are one frozen object swapped whole, so a frame sees either the old settings or the new, never
-a mix; a new model is loaded beside the running one and takes over when ready, so the stream never stops.
+Threads: `process_newest` runs on one streaming thread (streamlit-webrtc's worker); `update`, `window`,
+`latest`, `stats` and the recording controls are called from Streamlit's script threads. Settings are one
+frozen object swapped whole, so a frame sees either the old settings or the new, never a mix; a new model
+is loaded beside the running one and takes over when ready, so the stream never stops.
 
 No backlog: streamlit-webrtc (with async_processing) hands the callback every frame that arrived while
 the previous one was being processed; `process_newest` works on the newest and counts the rest as
@@ -20,53 +22,37 @@ drawn on a later frame; and the stale frames LIVE_STREAM would drop are dropped 
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import json
 import logging
 import math
-import os
-import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any
 
 import av
-import cv2
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from aiortc.rtcicetransport import parse_stun_turn_uri
 
-from analysis import exports
 from analysis.angles import ANGLE_NAMES, ANGLES, DEFAULT_VISIBILITY_THRESHOLD, compute_angles
-from analysis.drawing import draw_angle_labels, draw_pose, draw_skeleton_only
+from analysis.drawing import AngleLabelAnnotator, HudAnnotator, SkeletonAnnotator, draw_skeleton_only
 from analysis.engine import FramePose, Mode, PoseEngine, PoseSettings
 from analysis.figures import time_series
 from analysis.filters import OneEuroFilter
-from analysis.landmarks import FIELDS, INDEX, LANDMARK_COUNT, X
+from analysis.landmarks import FIELDS, LANDMARK_COUNT, X
 from analysis.models import ModelError
-from analysis.series import Kinematics, PoseSeries, SeriesBuilder, Smoothing, kinematics
+from analysis.recording import ANGLE_TITLE, Recorder, Recording
+from analysis.result import ClipOptions
 from analysis.tables import landmark_table
-from analysis.video import ClipAnalysis, ClipOptions
-from analysis.video_io import VideoError, VideoInfo, VideoWriter
+from analysis.tracking import PersonTracker
 
 LOGGER = logging.getLogger(__name__)
 DEFAULT_LIVE_ANGLES: tuple[str, ...] = ("left elbow", "right elbow", "left knee", "right knee")
 BUFFER_FRAMES = 2048  # the ring: about 68 s at 30 frames/s, 34 s at 60
-MAX_RECORDING_S = 20 * 60.0  # a recording stops growing after 20 minutes
-SMOOTHING = Smoothing()  # a recording's kinematics: the Video page's defaults
 LIVE_CHART_POINTS = 150  # samples a line in the live chart: 10 a second over 15 s
 _STATS_FRAMES = 240  # processing times and finish times kept for the figures (8 s at 30 frames/s)
 _SEGMENT_COLUMNS = np.array([a.kind == "segment" for a in ANGLES])  # these wrap at ±180°
-_HIPS = [INDEX["left_hip"], INDEX["right_hip"]]
-_REC_COLOUR = (235, 40, 40)
-_HUD_COLOUR = (240, 240, 240)
-ANGLE_TITLE = "Angle (°)"
 
 
 @dataclass(frozen=True)
@@ -314,167 +300,104 @@ class _StreamClock:
         return time_s, (delay - self._min_delay) * 1000
 
 
-class Recorder:
-    """Accumulates a recording's poses into a SeriesBuilder and, optionally, its raw frames into an MP4.
+class _Engines:
+    """The pose engine a processor draws with, and the one loading beside it to take over.
 
-    Thread-safe: `add` runs on the streaming thread, `finish` on a script thread. Times are from the
-    first recorded frame. After MAX_RECORDING_S the recording stops growing and says so (`truncated`).
+    Apart from LiveProcessor so that a finalizer can close the engines of a processor nobody holds any more
+    (a closed browser session) without keeping the processor alive. `frame_lock` is held for each frame, so
+    that closing waits for the frame in progress: a closed MediaPipe landmarker must not be used.
     """
 
-    def __init__(self, settings: LiveSettings, with_video: bool = False, max_s: float = MAX_RECORDING_S) -> None:
-        self.settings = settings
-        self.started = datetime.now().astimezone()
-        self._with_video = with_video
-        self._max_s = max_s
-        self._lock = threading.Lock()
-        self._builder: SeriesBuilder | None = None
-        self._writer: VideoWriter | None = None
-        self._video_path: str | None = None
-        self._first_s = math.nan
-        self._first_number = 0
-        self._added = 0
-        self._last_s = 0.0
-        self._closed = self.truncated = False
-        self.video_error: str | None = None
-        self._discard: weakref.finalize | None = None  # set once a video file exists
+    def __init__(self) -> None:
+        self.frame_lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _ready, loading and error, which the loading thread sets
+        self.in_use: PoseEngine | None = None  # changed only under frame_lock
+        self._ready: PoseEngine | None = None
+        self.loading: PoseSettings | None = None
+        self.error: str | None = None
 
     @property
-    def seconds(self) -> float:
-        return self._last_s
+    def active(self) -> bool:
+        """A model is in use, loaded or loading."""
+        return self.in_use is not None or self._ready is not None or self.loading is not None
 
-    def add(self, time_s: float, pose: FramePose, rgb: np.ndarray | None = None, frame_number: int | None = None
-            ) -> None:
-        """One analysed frame. frame_number: its number in the camera stream, so that dropped frames leave gaps
-        in the series' frame_index as a stride does in a video (by default frames are counted as they come)."""
+    def state(self) -> tuple[PoseSettings | None, str | None]:
+        """(the settings being loaded, why the last load failed)."""
         with self._lock:
-            if self._closed:
-                return
-            if self._builder is None:
-                self._builder = SeriesBuilder(self.settings.pose.max_people, pose.width, pose.height)
-                self._first_s, self._first_number = time_s, frame_number or 0
-                if self._with_video and rgb is not None:
-                    self._open_video()
-            elapsed = time_s - self._first_s
-            if elapsed > self._max_s:
-                self.truncated = True
-                return
-            index = frame_number - self._first_number if frame_number is not None else self._added
-            self._builder.add(index, elapsed, pose)
-            self._added += 1
-            if self._writer is not None and rgb is not None:
-                try:
-                    self._writer.write(rgb, elapsed)
-                except (VideoError, ValueError) as error:
-                    self._drop_video(str(error))
-            self._last_s = elapsed
+            return self.loading, self.error
 
-    def _open_video(self) -> None:
-        handle, self._video_path = tempfile.mkstemp(prefix="posescope-webcam-", suffix=".mp4")
-        os.close(handle)
+    def prepare(self, wanted: PoseSettings) -> None:
+        """Start loading `wanted`, unless it is in use or loading already."""
+        with self._lock:
+            current = self._ready or self.in_use
+            if (current is not None and current.settings == wanted) or self.loading == wanted:
+                return
+            self.loading, self.error = wanted, None
+        threading.Thread(target=self._load, args=(wanted,), name="LiveProcessor-load", daemon=True).start()
+
+    def _load(self, wanted: PoseSettings) -> None:
         try:
-            self._writer = VideoWriter(self._video_path, fps=30.0)
-        except VideoError as error:
-            self._drop_video(str(error))
-            return
-        # A recording abandoned unfinished (its browser session closed) leaves no encoder and no file behind.
-        self._discard = weakref.finalize(self, _discard_video, self._writer, self._video_path)
-
-    def _drop_video(self, reason: str) -> None:
-        self.video_error = reason
-        if self._discard is not None:
-            self._discard.detach()
-        _discard_video(self._writer, self._video_path)
-        self._writer = self._video_path = None
-
-    def finish(self) -> Recording:
-        """Stop taking frames and return the recording; the temporary video file is read and removed."""
+            engine: PoseEngine | None = PoseEngine(wanted, Mode.VIDEO)
+            error = None
+        except ModelError as problem:
+            engine, error = None, str(problem)
+        except Exception as problem:  # noqa: BLE001 - MediaPipe's own failures: shown on the page, not a dead stream
+            engine, error = None, f"The {wanted.complexity} pose model could not be started ({problem})."
         with self._lock:
-            self._closed = True
-            builder, writer, path = self._builder, self._writer, self._video_path
-            self._writer = None
-            if self._discard is not None:
-                self._discard.detach()
-        video = None
-        if writer is not None and path is not None:
-            try:
-                writer.close()
-                with open(path, "rb") as file:
-                    video = file.read()
-            except (VideoError, OSError) as error:
-                self.video_error = str(error)
-            finally:
-                with contextlib.suppress(OSError):
-                    os.remove(path)
-        if builder is None:
-            builder = SeriesBuilder(self.settings.pose.max_people, 0, 0)
-        return Recording(builder.build(), self.settings, self.started, video, self.truncated, self.video_error)
+            if self.loading != wanted:  # superseded by a newer choice, or closed, while loading
+                if engine is not None:
+                    engine.close()
+                return
+            self.loading, self.error = None, error
+            if engine is not None:
+                if self._ready is not None:
+                    self._ready.close()
+                self._ready = engine
 
+    def for_frame(self, wanted: PoseSettings) -> PoseEngine | None:
+        """The engine for this frame (under frame_lock): a freshly loaded one takes over here. With none in use
+        or coming (the first frame after `close`), `wanted` starts loading."""
+        with self._lock:
+            ready, self._ready = self._ready, None
+            idle = ready is None and self.in_use is None and self.loading is None and self.error is None
+        if ready is not None:
+            if self.in_use is not None:
+                self.in_use.close()
+            self.in_use = ready
+        if idle:
+            self.prepare(wanted)
+        return self.in_use
 
-def _discard_video(writer: VideoWriter | None, path: str | None) -> None:
-    if writer is not None:
-        with contextlib.suppress(Exception):
-            writer.close()
-    if path is not None:
-        with contextlib.suppress(OSError):
-            os.remove(path)
+    def wait_until_ready(self, wanted: PoseSettings, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        self.prepare(wanted)
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self.error is not None:
+                    return False
+                current = self._ready or self.in_use
+                if current is not None and current.settings == wanted and self.loading is None:
+                    return True
+            time.sleep(0.01)
+        return False
 
-
-@dataclass(frozen=True)
-class Recording:
-    """A finished webcam recording, exported in the Video page's formats (analysis.exports).
-
-    series: the poses (PoseSeries.to_npz is what the Video page opens). video: the raw camera frames as an
-    H.264 MP4, if asked for. Kinematics and exports are computed on first use, with the Video page's
-    default smoothing, and kept.
-    """
-
-    series: PoseSeries
-    settings: LiveSettings
-    started: datetime
-    video: bytes | None = None
-    truncated: bool = False
-    video_error: str | None = None
-
-    @property
-    def duration_s(self) -> float:
-        return float(self.series.times_s[-1]) if self.series.frames else 0.0
-
-    @property
-    def fps(self) -> float:
-        return (self.series.frames - 1) / self.duration_s if self.duration_s > 0 else 0.0
-
-    @property
-    def stem(self) -> str:
-        return f"webcam_{self.started:%Y%m%d_%H%M%S}"
-
-    @functools.cached_property
-    def kinematics(self) -> Kinematics:
-        return kinematics(self.series, SMOOTHING)
-
-    def as_clip(self) -> ClipAnalysis:
-        """The recording described as an analysed clip, so that the Video page's summary reads it alike."""
-        s = self.series
-        info = VideoInfo(s.width, s.height, 0, round(self.fps, 3), self.duration_s, s.frames, "webrtc", False)
-        warning = (f"The recording reached its {MAX_RECORDING_S / 60:.0f}-minute limit and stopped there."
-                   if self.truncated else None)
-        return ClipAnalysis(s, info, ClipOptions(privacy=self.settings.privacy), self.settings.pose,
-                            self.duration_s, warning)
-
-    def landmarks_csv(self) -> str:
-        return exports.landmarks_csv(self.series)
-
-    def angles_csv(self) -> str:
-        return exports.angles_csv(self.series, self.kinematics)
-
-    def summary_json(self) -> str:
-        return exports.summary_json(self.as_clip(), self.kinematics, SMOOTHING, source="webcam")
-
-    def to_npz(self) -> bytes:
-        return self.series.to_npz()
+    def close(self) -> None:
+        """Close every engine, after the frame in progress; a load under way is discarded when it ends."""
+        with self.frame_lock, self._lock:
+            engines = [e for e in (self.in_use, self._ready) if e is not None]
+            self.in_use = self._ready = None
+            self.loading = self.error = None
+        for engine in engines:
+            engine.close()
 
 
 class LiveProcessor:
-    """The per-session live pipeline: newest frame in, annotated frame out, figures and recordings aside."""
+    """The per-session live pipeline: newest frame in, annotated frame out; figures, chart data and recordings aside.
+
+    A model is held only while it is needed: the first frame of a stream loads it (unless `prepare` started it
+    earlier, as the page does when it opens), `stream_ended` closes it, and a processor that is garbage-collected
+    (its browser session closed) closes its engines too.
+    """
 
     def __init__(self, settings: LiveSettings | None = None, buffer_frames: int = BUFFER_FRAMES) -> None:
         self._settings = settings or LiveSettings()
@@ -482,13 +405,11 @@ class LiveProcessor:
         self._timings = _Timings()
         self._clock = _StreamClock()
         self._smoother = AngleSmoother(self._settings.min_cutoff, self._settings.beta)
-        self._engine: PoseEngine | None = None
-        self._engine_lock = threading.Lock()  # guards _ready, _loading, _error
-        self._ready: PoseEngine | None = None
-        self._loading: PoseSettings | None = None
-        self._error: str | None = None
+        self._tracker = PersonTracker(self._settings.pose.max_people)
+        self._engines = _Engines()
+        weakref.finalize(self, self._engines.close)
+        self._hud = HudAnnotator()
         self._last_ms = -1
-        self._primary_centre = np.full(2, np.nan)
         self._latest: LiveFrame | None = None
         self._recorder: Recorder | None = None
         self._recorder_lock = threading.Lock()
@@ -501,78 +422,37 @@ class LiveProcessor:
         return self._settings
 
     def update(self, settings: LiveSettings) -> None:
-        """Use these settings from the next frame on; a different model loads in the background meanwhile."""
+        """Use these settings from the next frame on. If a model is in use or loading, a different one loads in
+        the background meanwhile; between streams nothing loads until frames come."""
         old, self._settings = self._settings, settings
         if (old.min_cutoff, old.beta) != (settings.min_cutoff, settings.beta):
             self._smoother = AngleSmoother(settings.min_cutoff, settings.beta)
-        self.prepare()
+        if old.pose.max_people != settings.pose.max_people:
+            self._tracker = PersonTracker(settings.pose.max_people)
+        if self._engines.active:
+            self._engines.prepare(settings.pose)
 
     def prepare(self) -> None:
         """Start loading the model the settings ask for, unless it is in use or loading already."""
-        wanted = self._settings.pose
-        with self._engine_lock:
-            current = self._ready or self._engine
-            if (current is not None and current.settings == wanted) or self._loading == wanted:
-                return
-            self._loading, self._error = wanted, None
-        threading.Thread(target=self._load, args=(wanted,), name="LiveProcessor-load", daemon=True).start()
-
-    def _load(self, wanted: PoseSettings) -> None:
-        try:
-            engine: PoseEngine | None = PoseEngine(wanted, Mode.VIDEO)
-            error = None
-        except ModelError as problem:
-            engine, error = None, str(problem)
-        except Exception as problem:  # noqa: BLE001 - MediaPipe's own failures: shown on the page, not a dead stream
-            engine, error = None, f"The {wanted.complexity} pose model could not be started ({problem})."
-        with self._engine_lock:
-            if self._loading != wanted:  # superseded by a newer choice while loading
-                if engine is not None:
-                    engine.close()
-                return
-            self._loading, self._error = None, error
-            if engine is not None:
-                if self._ready is not None:
-                    self._ready.close()
-                self._ready = engine
-
-    def _current_engine(self) -> PoseEngine | None:
-        """The engine for this frame: a freshly loaded one takes over here, on the streaming thread."""
-        with self._engine_lock:
-            ready, self._ready = self._ready, None
-            if ready is None and self._engine is None and self._loading is None and self._error is None:
-                needs_load = True
-            else:
-                needs_load = False
-        if ready is not None:
-            if self._engine is not None:
-                self._engine.close()
-            self._engine = ready
-        if needs_load:
-            self.prepare()
-        return self._engine
+        self._engines.prepare(self._settings.pose)
 
     def wait_until_ready(self, timeout_s: float = 30.0) -> bool:
         """Block until the wanted model is loaded (for tests and the benchmark); False on error or timeout."""
-        deadline = time.monotonic() + timeout_s
-        self.prepare()
-        while time.monotonic() < deadline:
-            with self._engine_lock:
-                if self._error is not None:
-                    return False
-                current = self._ready or self._engine
-                if current is not None and current.settings == self._settings.pose and self._loading is None:
-                    return True
-            time.sleep(0.01)
-        return False
+        return self._engines.wait_until_ready(self._settings.pose, timeout_s)
+
+    @property
+    def engine(self) -> PoseEngine | None:
+        """The engine analysing frames now; None until a stream's first frame after loading, and between streams."""
+        return self._engines.in_use
 
     def close(self) -> None:
-        with self._engine_lock:
-            engines = [e for e in (self._engine, self._ready) if e is not None]
-            self._engine = self._ready = None
-            self._loading = None
-        for engine in engines:
-            engine.close()
+        """Close the model (after the frame in progress); the next frame loads it again."""
+        self._engines.close()
+
+    def stream_ended(self) -> None:
+        """The camera stopped: its model is closed, and the next stream loads it again and measures its lag afresh."""
+        self.close()
+        self._clock = _StreamClock()
 
     # --- frames ---------------------------------------------------------------------------------------------------
 
@@ -582,33 +462,28 @@ class LiveProcessor:
         self._timings.arrived(len(frames), time.monotonic())
         newest = frames[-1]
         time_s, self._timings.lag_ms = self._clock(newest.time, time.monotonic())
+        recorder = self._recorder
         try:
-            shown = self._process(newest.to_ndarray(format="rgb24"), time_s)
+            rgb = newest.to_ndarray(format="rgb24")
+            with self._engines.frame_lock:
+                pose, shown = self._process(rgb, time_s, recorder)
+            out = av.VideoFrame.from_ndarray(shown, format="rgb24")
         except Exception as error:  # one bad frame must not end the stream: pass it through, say so on the page
             LOGGER.exception("A camera frame could not be processed")
             self._failure = f"A camera frame could not be processed ({type(error).__name__}: {error})."
             return newest
         self._failure = None
-        out = av.VideoFrame.from_ndarray(shown, format="rgb24")
-        self._timings.done(time.perf_counter() - started, time.monotonic())
+        processing_s = time.perf_counter() - started
+        self._timings.done(processing_s, time.monotonic())
+        if recorder is not None:
+            recorder.add(time_s, pose, frame_number=self._timings.received, processing_s=processing_s, rgb=rgb)
         return out
 
-    def process(self, rgb: np.ndarray, time_s: float) -> np.ndarray:
-        """One RGB uint8 frame at `time_s` (seconds, increasing) → the annotated RGB frame to show."""
-        started = time.perf_counter()
-        self._timings.arrived(1, time.monotonic())
-        shown = self._process(rgb, time_s)
-        self._timings.done(time.perf_counter() - started, time.monotonic())
-        return shown
-
-    def stream_ended(self) -> None:
-        """The camera stopped: the next stream's lag is measured afresh."""
-        self._clock = _StreamClock()
-
-    def _process(self, rgb: np.ndarray, time_s: float) -> np.ndarray:
+    def _process(self, rgb: np.ndarray, time_s: float, recorder: Recorder | None) -> tuple[FramePose, np.ndarray]:
+        """(the pose found, the picture to show) for one RGB frame; `rgb` itself is left as it came."""
         settings = self._settings
         height, width = rgb.shape[:2]
-        engine = self._current_engine()
+        engine = self._engines.for_frame(settings.pose)
         if engine is not None:
             stamp = max(round(time_s * 1000), self._last_ms + 1)  # VIDEO mode: strictly increasing ms
             self._last_ms = stamp
@@ -616,43 +491,30 @@ class LiveProcessor:
         else:
             pose = FramePose.empty(width, height)
         angles = compute_angles(pose.pixels, pose.visibility, settings.threshold)
-        primary = self._primary(pose)
-        if primary is None:
+        slots = self._tracker.assign(pose, time_s)
+        followed = int(np.argmin(slots)) if len(slots) else None  # the person in the lowest slot
+        if followed is None:
             raw = np.full(len(ANGLES), np.nan, np.float32)
             landmarks = np.full((LANDMARK_COUNT, len(FIELDS)), np.nan, np.float32)
             world = np.full((LANDMARK_COUNT, 3), np.nan, np.float32)
         else:
-            raw, landmarks, world = angles[primary], pose.landmarks[primary], pose.world[primary]
+            raw, landmarks, world = angles[followed], pose.landmarks[followed], pose.world[followed]
         smoothed = self._smoother(raw, time_s)
         self.buffer.push(time_s, raw, smoothed, landmarks, world)
         self._latest = LiveFrame(time_s, pose, angles)
-        with self._recorder_lock:
-            recorder = self._recorder
-        if recorder is not None:
-            recorder.add(time_s, pose, rgb, self._timings.received)
 
         labels = angles.copy()
-        if primary is not None:
-            labels[primary] = smoothed
+        if followed is not None:
+            labels[followed] = smoothed
         shown_pose = mirrored(pose) if settings.mirror else pose
         if settings.privacy:
-            shown = draw_skeleton_only(shown_pose, settings.threshold)
-        else:
-            shown = draw_pose(rgb[:, ::-1] if settings.mirror else rgb, shown_pose, settings.threshold)
-        draw_angle_labels(shown, shown_pose, labels, list(settings.angles))
-        draw_hud(shown, self._hud_lines(pose, engine), recorder.seconds if recorder is not None else None)
-        return shown
-
-    def _primary(self, pose: FramePose) -> int | None:
-        """The person the chart follows: the one whose hips are nearest where they were last frame."""
-        if pose.people == 0:
-            return None
-        centres = pose.landmarks[:, _HIPS, :2].mean(axis=1)
-        person = 0
-        if not np.isnan(self._primary_centre).any():
-            person = int(np.argmin(np.linalg.norm(centres - self._primary_centre, axis=-1)))
-        self._primary_centre = centres[person]
-        return person
+            scene = draw_skeleton_only(shown_pose, settings.threshold)
+        else:  # drawn on a copy: the recording's video is made of the camera frame as it came
+            picture = np.ascontiguousarray(rgb[:, ::-1]) if settings.mirror else rgb.copy()
+            scene = SkeletonAnnotator(settings.threshold).annotate(picture, shown_pose)
+        AngleLabelAnnotator(settings.angles).annotate(scene, shown_pose, labels)
+        self._hud.annotate(scene, self._hud_lines(pose, engine), recorder.seconds if recorder is not None else None)
+        return pose, scene
 
     def _hud_lines(self, pose: FramePose, engine: PoseEngine | None) -> list[str]:
         processed, fps, _, p50, _, _ = self._timings.figures(time.monotonic())
@@ -661,8 +523,7 @@ class LiveProcessor:
         lag = self._timings.lag_ms
         lines.append(f"lag {lag:3.0f} ms  dropped {self._timings.dropped}" if not math.isnan(lag)
                      else f"dropped {self._timings.dropped}")
-        with self._engine_lock:
-            loading, error = self._loading, self._error
+        loading, error = self._engines.state()
         if loading is not None:
             lines.append(f"loading {loading.complexity} model")
         elif error is not None:
@@ -682,9 +543,8 @@ class LiveProcessor:
     def stats(self) -> LiveStats:
         processed, fps, camera_fps, p50, p95, idle = self._timings.figures(time.monotonic())
         latest = self._latest
-        with self._engine_lock:
-            loading, error = self._loading, self._error
-        engine = self._engine
+        loading, error = self._engines.state()
+        engine = self.engine
         return LiveStats(
             received=self._timings.received, processed=processed, dropped=self._timings.dropped, fps=fps,
             camera_fps=camera_fps,
@@ -701,8 +561,9 @@ class LiveProcessor:
         return self._recorder
 
     def start_recording(self, with_video: bool = False) -> Recorder:
-        """Start a new recording (a running one is finished and discarded)."""
-        recorder = Recorder(self._settings, with_video=with_video and not self._settings.privacy)
+        """Start a new recording (a running one is finished and discarded). No video in privacy mode."""
+        settings = self._settings
+        recorder = Recorder(settings.pose, ClipOptions(privacy=settings.privacy), with_video=with_video)
         with self._recorder_lock:
             old, self._recorder = self._recorder, recorder
         if old is not None:
@@ -710,6 +571,7 @@ class LiveProcessor:
         return recorder
 
     def stop_recording(self) -> Recording | None:
+        """The recording so far, or None if none was running or it got no frame."""
         with self._recorder_lock:
             recorder, self._recorder = self._recorder, None
         return recorder.finish() if recorder is not None else None
@@ -722,31 +584,6 @@ def mirrored(pose: FramePose) -> FramePose:
     world = pose.world.copy()
     world[..., 0] = -world[..., 0]
     return replace(pose, landmarks=landmarks, world=world)
-
-
-def draw_hud(frame: np.ndarray, lines: Sequence[str], recording_s: float | None = None) -> np.ndarray:
-    """Small figures in the top-left corner on a darkened box, and a red REC mark while recording; in place."""
-    height, width = frame.shape[:2]
-    scale = max(0.35, min(width, height) / 900)
-    thickness = max(1, round(scale * 2))
-    line_height = round(32 * scale)
-    pad = round(10 * scale)
-    if recording_s is not None:
-        lines = [f"REC {int(recording_s) // 60}:{int(recording_s) % 60:02d}", *lines]
-    text_width = max(cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0][0] for line in lines)
-    x1 = min(width, 3 * pad + text_width + round(12 * scale))
-    y1 = min(height, pad + line_height * len(lines) + pad)
-    box = frame[pad // 2:y1, pad // 2:x1]
-    box[:] = (box * 0.35).astype(np.uint8)
-    for i, line in enumerate(lines):
-        origin = (pad * 2, pad + line_height * (i + 1) - round(8 * scale))
-        colour = _REC_COLOUR if recording_s is not None and i == 0 else _HUD_COLOUR
-        if recording_s is not None and i == 0:
-            cv2.circle(frame, (pad + round(3 * scale), origin[1] - round(8 * scale)), max(2, round(6 * scale)),
-                       _REC_COLOUR, -1, cv2.LINE_AA)
-            origin = (origin[0] + round(10 * scale), origin[1])
-        cv2.putText(frame, line, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv2.LINE_AA)
-    return frame
 
 
 def live_figure(window: LiveWindow, names: Sequence[str], seconds: float, max_points: int = LIVE_CHART_POINTS
@@ -763,80 +600,3 @@ def live_figure(window: LiveWindow, names: Sequence[str], seconds: float, max_po
                          height=300)
     # uirevision: legend clicks and zoom survive the refreshes
     return figure.update_layout(uirevision="live", xaxis={"title": "Seconds ago (0 = now)", "range": [-seconds, 0]})
-
-
-def recording_figure(recording: Recording, names: Sequence[str], person: int = 0) -> go.Figure:
-    """A recording's angles as the Video page charts them: smoothed, over the raw ones."""
-    columns = [ANGLE_NAMES.index(name) for name in names]
-    angles = recording.kinematics
-    return time_series(recording.series.times_s, angles.angles_2d[:, person][:, columns], names, ANGLE_TITLE,
-                       raw=angles.angles_2d_raw[:, person][:, columns])
-
-
-# --- networking -------------------------------------------------------------------------------------------------
-
-ICE_ENVIRONMENT_VARIABLE = "POSESCOPE_ICE_SERVERS"
-
-
-class IceConfigError(ValueError):
-    """The configured ICE servers are not usable; the message says what to fix."""
-
-
-def ice_servers_from(secrets: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
-                     ) -> list[dict[str, Any]]:
-    """The STUN/TURN servers WebRTC may use: [] (none, nothing contacted) unless configured.
-
-    secrets: the `[webrtc]` table of .streamlit/secrets.toml, whose `ice_servers` is a list of
-    {urls = "stun:…" or ["turn:…", …], username = "…", credential = "…"}. environ: the process
-    environment; POSESCOPE_ICE_SERVERS, a JSON list of the same shape, wins over the secrets.
-    TURN servers need a username and a credential. Raises IceConfigError on anything malformed.
-    """
-    raw: Any = None
-    source = ""
-    text = (environ or {}).get(ICE_ENVIRONMENT_VARIABLE, "").strip()
-    if text:
-        source = f"the environment variable {ICE_ENVIRONMENT_VARIABLE}"
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise IceConfigError(f"{source} is not valid JSON ({error.msg} at character {error.pos}).") from None
-    elif secrets and secrets.get("ice_servers") is not None:
-        source, raw = "ice_servers in the [webrtc] section of .streamlit/secrets.toml", secrets["ice_servers"]
-    if raw is None:
-        return []
-    if not isinstance(raw, Sequence) or isinstance(raw, str | bytes):
-        raise IceConfigError(f"{source} must be a list of servers, each with `urls`.")
-    return [_ice_server(entry, i, source) for i, entry in enumerate(raw)]
-
-
-def _ice_server(entry: Any, i: int, source: str) -> dict[str, Any]:
-    where = f"Server {i + 1} in {source}"
-    if not isinstance(entry, Mapping) or "urls" not in entry:
-        raise IceConfigError(f"{where} must be a table with `urls`, e.g. {{urls = \"stun:stun.example.org:3478\"}}.")
-    extra = set(entry) - {"urls", "username", "credential"}
-    if extra:
-        raise IceConfigError(f"{where} has unknown keys {sorted(extra)}; use urls, username and credential.")
-    urls = [entry["urls"]] if isinstance(entry["urls"], str) else entry["urls"]
-    if not isinstance(urls, Sequence) or not urls or not all(isinstance(url, str) for url in urls):
-        raise IceConfigError(f"{where}: `urls` must be a URL or a list of URLs.")
-    for url in urls:
-        try:
-            parse_stun_turn_uri(url)
-        except ValueError:
-            raise IceConfigError(f"{where}: {url!r} is not a STUN or TURN URL "
-                                 "(stun:host:port, turn:host:port?transport=udp, turns:host:port).") from None
-    server: dict[str, Any] = {"urls": list(urls)}
-    for key in ("username", "credential"):
-        if entry.get(key) is not None:
-            if not isinstance(entry[key], str):
-                raise IceConfigError(f"{where}: `{key}` must be text.")
-            server[key] = entry[key]
-    if any(url.startswith("turn") for url in urls) and not ("username" in server and "credential" in server):
-        raise IceConfigError(f"{where} is a TURN server: it needs a `username` and a `credential`.")
-    return server
-
-
-def rtc_configuration(ice_servers: list[dict[str, Any]]) -> dict[str, Any]:
-    """The RTCConfiguration for both ends; with [] neither the browser nor the server contacts any server."""
-    return {"iceServers": [dict(server) for server in ice_servers]}
-

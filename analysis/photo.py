@@ -11,7 +11,7 @@ import pandas as pd
 from PIL import Image
 
 from analysis.angles import ANGLES, DEFAULT_VISIBILITY_THRESHOLD, compute_angles
-from analysis.drawing import draw_pose, draw_skeleton_only
+from analysis.drawing import SkeletonAnnotator, draw_skeleton_only
 from analysis.engine import FramePose, PoseEngine, PoseSettings
 from analysis.tables import landmark_table
 
@@ -69,6 +69,9 @@ class PhotoAnalysis:
 def analyse_photo(engine: PoseEngine, rgb: np.ndarray, privacy: bool = False,
                   threshold: float = DEFAULT_VISIBILITY_THRESHOLD) -> PhotoAnalysis:
     pose = engine.detect(rgb)
-    annotated = draw_skeleton_only(pose, threshold) if privacy else draw_pose(rgb, pose, threshold)
+    if privacy:
+        annotated = draw_skeleton_only(pose, threshold)
+    else:
+        annotated = SkeletonAnnotator(threshold).annotate(rgb.copy(), pose)
     return PhotoAnalysis(pose, compute_angles(pose.pixels, pose.visibility, threshold),
                          compute_angles(pose.world, pose.visibility, threshold), annotated)

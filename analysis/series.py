@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linear_sum_assignment
 
 from analysis.angles import DEFAULT_VISIBILITY_THRESHOLD, compute_angles
 from analysis.engine import FramePose
@@ -21,10 +20,9 @@ from analysis.filters import (
     speed,
     unwrap_degrees,
 )
-from analysis.landmarks import INDEX, LANDMARK_COUNT, VISIBILITY, X, Y
+from analysis.landmarks import LANDMARK_COUNT, VISIBILITY, X, Y
 from analysis.tables import landmark_table
-
-_HIPS = [INDEX["left_hip"], INDEX["right_hip"]]
+from analysis.tracking import PersonTracker
 
 
 class SeriesError(ValueError):
@@ -137,30 +135,21 @@ class PoseSeries:
 
 
 class SeriesBuilder:
-    """Collects FramePoses frame by frame and keeps each person in the same slot across frames.
-
-    MediaPipe does not promise the order of people between frames, so each frame's people are
-    matched to slots by hip centre (SciPy's optimal assignment). A move larger than MAX_STEP (a
-    fraction of the frame) is no match: that person takes a free slot instead of a neighbour's.
-    A slot not seen for FORGET_S seconds is free again.
-    """
-
-    MAX_STEP = 0.15
-    FORGET_S = 1.0
+    """Collects FramePoses frame by frame, each person in the slot a PersonTracker gives them (the rule the
+    live chart follows too), and builds the PoseSeries."""
 
     def __init__(self, max_people: int, width: int, height: int) -> None:
         self.max_people, self.width, self.height = max_people, width, height
+        self._tracker = PersonTracker(max_people)
         self._times: list[float] = []
         self._indices: list[int] = []
         self._landmarks: list[np.ndarray] = []
         self._world: list[np.ndarray] = []
-        self._last_centres = np.full((max_people, 2), np.nan)
-        self._last_seen_s = np.full(max_people, -np.inf)
 
     def add(self, frame_index: int, time_s: float, pose: FramePose) -> None:
         landmarks = np.full((self.max_people, LANDMARK_COUNT, 5), np.nan, np.float32)
         world = np.full((self.max_people, LANDMARK_COUNT, 3), np.nan, np.float32)
-        slots = self._slots(pose, time_s)
+        slots = self._tracker.assign(pose, time_s)
         landmarks[slots] = pose.landmarks[: len(slots)]
         world[slots] = pose.world[: len(slots)]
         self._times.append(time_s)
@@ -168,25 +157,12 @@ class SeriesBuilder:
         self._landmarks.append(landmarks)
         self._world.append(world)
 
-    def _slots(self, pose: FramePose, time_s: float) -> np.ndarray:
-        centres = pose.landmarks[: self.max_people, _HIPS, :2].mean(axis=1)
-        self._last_centres[time_s - self._last_seen_s > self.FORGET_S] = np.nan
-        distance = np.linalg.norm(centres[:, None] - self._last_centres[None], axis=-1)
-        # A near slot costs its distance; a far or free one costs the same fixed price.
-        cost = np.where(distance <= self.MAX_STEP, distance, self.MAX_STEP * 2)
-        rows, slots = linear_sum_assignment(cost)
-        ordered = slots[np.argsort(rows)]
-        self._last_centres[ordered] = centres
-        self._last_seen_s[ordered] = time_s
-        return ordered
-
     def build(self) -> PoseSeries:
-        empty = (0, self.max_people, LANDMARK_COUNT)
-        return PoseSeries(
-            np.array(self._times, np.float64), np.array(self._indices, np.int64),
-            np.stack(self._landmarks) if self._landmarks else np.zeros((*empty, 5), np.float32),
-            np.stack(self._world) if self._world else np.zeros((*empty, 3), np.float32),
-            self.width, self.height)
+        """The series of the frames added; SeriesError if there were none (a series holds at least one)."""
+        if not self._times:
+            raise SeriesError("it holds no frames.")
+        return PoseSeries(np.array(self._times, np.float64), np.array(self._indices, np.int64),
+                          np.stack(self._landmarks), np.stack(self._world), self.width, self.height)
 
 
 @dataclass(frozen=True)

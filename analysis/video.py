@@ -3,10 +3,17 @@
 Pose estimation is the critical path; decoding runs ahead of it and drawing and encoding the
 annotated preview run behind it, through small bounded queues, so memory stays flat however long
 the video is and the annotated video is ready as soon as the last pose is.
+
+Every stage can be stopped at any moment. No wait on another stage is unbounded: each one looks up
+every POLL_S to see whether it should give up (the caller's stop event, an on_progress exception, a
+failed stage), so a cancel returns within about a second whichever stage is the slow one, and leaves
+no thread of the pipeline running (they are named posescope-decode, posescope-render and
+posescope-encode).
 """
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -17,11 +24,39 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from analysis.drawing import PRIVACY_BACKGROUND, draw_pose
+from analysis.drawing import PrivacyAnnotator, SkeletonAnnotator
 from analysis.engine import FramePose, Mode, PoseEngine, PoseSettings
 from analysis.result import ClipOptions, ClipResult, Source
 from analysis.series import SeriesBuilder
-from analysis.video_io import PathLike, VideoError, VideoInfo, VideoWriter, probe, read_frames
+from analysis.video_io import (
+    ABORT_WAIT_S,
+    POLL_S,
+    PathLike,
+    VideoError,
+    VideoInfo,
+    VideoWriter,
+    probe,
+    read_frames,
+)
+
+# on_progress is called at least this often while the analysis waits on another stage (or after a slow frame),
+# so that a cancel raised from it is seen promptly whichever stage is the slow one.
+PROGRESS_EVERY_S = 0.25
+# After a cancel or a failure, how long the analysis waits for its threads to finish what they are on
+# (more than the encoder's ABORT_WAIT_S, which is part of it).
+STOP_WAIT_S = ABORT_WAIT_S + 0.5
+# Frames closer in time than this to the one before count as repeating its time (the encoder's clock ticks
+# every 11 µs; no camera takes frames 0.1 ms apart).
+_SAME_TIME_S = 1e-4
+
+
+class Cancelled(Exception):
+    """The caller's stop event was set: the analysis stopped, returned nothing and removed the partial
+    annotated video."""
+
+
+class PoseEstimationError(VideoError):
+    """MediaPipe failed before any frame was analysed; the message is one sentence for the user."""
 
 
 @dataclass(frozen=True)
@@ -43,9 +78,6 @@ class Progress:
         return min(1.0, self.frames_done / self.frames_expected) if self.frames_expected else 0.0
 
 
-_END = object()
-
-
 def expected_frames(info: VideoInfo, options: ClipOptions) -> int:
     """How many frames analyse_video will analyse: the trimmed duration × fps ÷ stride, at least 1.
 
@@ -57,138 +89,285 @@ def expected_frames(info: VideoInfo, options: ClipOptions) -> int:
     return max(1, round((end_s - options.start_s) * info.fps / options.stride))
 
 
-def _run_ahead(frames: Iterator[tuple[int, float, np.ndarray]], stop: threading.Event,
-               size: int = 8) -> Iterator[tuple[int, float, np.ndarray]]:
-    """Decode on a thread of its own, up to `size` frames ahead of the consumer."""
-    ready: queue.Queue[object] = queue.Queue(size)
+class _Watch:
+    """What the analysing thread does while it waits on another stage, and between frames: raises Cancelled
+    once the caller's stop event is set, and calls on_progress at least every PROGRESS_EVERY_S (an exception
+    it raises is the caller's cancel, and goes up as it is)."""
 
-    def decode() -> None:
-        try:
-            for item in frames:
-                while not stop.is_set():
-                    try:
-                        ready.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            ready.put(_END)
-        except BaseException as error:  # handed to the consumer, which raises it in its own thread
-            ready.put(error)
+    def __init__(self, stop: threading.Event | None, on_progress: Callable[[Progress], None] | None,
+                 expected: int) -> None:
+        self._stop, self._on_progress, self._expected = stop, on_progress, expected
+        self.started = time.perf_counter()
+        self.done = 0
+        self._reported = self.started
 
-    thread = threading.Thread(target=decode, name="decode", daemon=True)
-    thread.start()
-    try:
-        while (item := ready.get()) is not _END:
+    def __call__(self) -> None:
+        if self._stop is not None and self._stop.is_set():
+            raise Cancelled("The analysis was cancelled.")
+        if self._on_progress is not None and time.perf_counter() - self._reported >= PROGRESS_EVERY_S:
+            self.report()
+
+    def frame_done(self) -> None:
+        self.done += 1
+        if self.done % 5 == 0 or self.done == self._expected:
+            self.report()
+        else:
+            self()
+
+    def report(self) -> None:
+        if self._on_progress is not None:
+            self._reported = now = time.perf_counter()
+            self._on_progress(Progress(self.done, max(self._expected, self.done), now - self.started))
+
+
+_END = object()
+
+
+class _Decoder:
+    """Decodes on a thread of its own, up to `size` frames ahead of the analysing thread."""
+
+    def __init__(self, frames: Iterator[tuple[int, float, np.ndarray]], size: int = 8) -> None:
+        self._frames = frames
+        self._ready: queue.Queue[object] = queue.Queue(size)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="posescope-decode", daemon=True)
+        self._thread.start()
+
+    def frames(self, watch: Callable[[], None]) -> Iterator[tuple[int, float, np.ndarray]]:
+        """The decoded frames; calls watch() every POLL_S while it waits for one. Raises what decoding raised."""
+        while True:
+            try:
+                item = self._ready.get(timeout=POLL_S)
+            except queue.Empty:
+                watch()
+                if not self._thread.is_alive() and self._ready.empty():
+                    raise RuntimeError("the decoding thread ended without a word")  # a bug: it always says why
+                continue
+            if item is _END:
+                return
             if isinstance(item, BaseException):
                 raise item
             yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        thread.join()
+
+    def signal(self) -> None:
+        """Ask the decoding thread to stop (it finishes at most the frame it is decoding)."""
+        self._stop.set()
+
+    def join(self, deadline: float) -> None:
+        self._stop.set()
+        self._thread.join(max(0.0, deadline - time.perf_counter()))
+
+    def _offer(self, item: object) -> bool:
+        """Queue item, waiting while the queue is full; False (not queued) once asked to stop."""
+        while not self._stop.is_set():
+            try:
+                self._ready.put(item, timeout=POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for item in self._frames:
+                if not self._offer(item):
+                    return
+            self._offer(_END)
+        except BaseException as error:  # handed to the analysing thread, which raises it in its own thread
+            self._offer(error)
+        finally:
+            self._frames.close()  # type: ignore[attr-defined]  # the generator: closes the file, here
 
 
 class _Renderer:
-    """Draws each pose onto a preview-sized frame and hands it to the encoder, on its own thread."""
+    """Draws each pose onto a preview-sized frame and hands it to the encoder, on its own thread; at the
+    end it finishes the video (VideoWriter.close), so the analysing thread only waits for this thread.
 
-    def __init__(self, writer: VideoWriter, max_side: int, privacy: bool) -> None:
+    Every preview frame has the first one's size (a video whose picture size changes part-way is
+    scaled to it), as the encoder needs.
+    """
+
+    def __init__(self, writer: VideoWriter, max_side: int, privacy: bool, size: int = 8) -> None:
         self._writer, self._max_side, self._privacy = writer, max_side, privacy
-        self._queue: queue.Queue[tuple[np.ndarray, FramePose, float] | None] = queue.Queue(8)
+        self._queue: queue.Queue[tuple[np.ndarray, FramePose, float] | None] = queue.Queue(size)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="render", daemon=True)
+        self._stop = threading.Event()
+        self._size: tuple[int, int] | None = None
+        self._skeleton, self._blank = SkeletonAnnotator(), PrivacyAnnotator()
+        self._thread = threading.Thread(target=self._run, name="posescope-render", daemon=True)
         self._thread.start()
 
-    def put(self, rgb: np.ndarray, pose: FramePose, time_s: float) -> None:
+    def put(self, rgb: np.ndarray, pose: FramePose, time_s: float, watch: Callable[[], None]) -> None:
+        """Queue a frame to draw on (it is drawn on in place: the caller must not need it any more)."""
+        self._offer((rgb, pose, time_s), watch)
+
+    def close(self, watch: Callable[[], None]) -> None:
+        """Draw what is queued and finish the video; calls watch() while it waits. Raises an error from
+        drawing or encoding."""
+        self._offer(None, watch)
+        while self._thread.is_alive():
+            self._thread.join(POLL_S)
+            watch()
         if self._error is not None:
             raise self._error
-        self._queue.put((rgb, pose, time_s))
 
-    def close(self) -> None:
-        """Render what is queued; raises an error from the rendering thread."""
-        self._queue.put(None)
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
+    def signal(self) -> None:
+        """Ask the drawing thread to stop (skipping what is queued); a write of its that waits on the encoder
+        is released by the writer's abort()."""
+        self._stop.set()
 
-    def abort(self) -> None:
-        """Skip what is queued and stop."""
-        self._error = self._error or RuntimeError("aborted")
-        self._queue.put(None)
-        self._thread.join()
+    def join(self, deadline: float) -> None:
+        self._stop.set()
+        self._thread.join(max(0.0, deadline - time.perf_counter()))
+
+    def _offer(self, item: tuple[np.ndarray, FramePose, float] | None, watch: Callable[[], None]) -> None:
+        while True:
+            if self._error is not None:
+                raise self._error
+            try:
+                self._queue.put(item, timeout=POLL_S)
+                return
+            except queue.Full:
+                if not self._thread.is_alive() and self._error is None:
+                    raise RuntimeError("the drawing thread ended without a word")  # a bug: it always says why
+                watch()
 
     def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            if self._error is not None:
-                continue  # drain, so that put() never blocks on a dead renderer
-            try:
+        try:
+            while not self._stop.is_set():
+                try:
+                    item = self._queue.get(timeout=POLL_S)
+                except queue.Empty:
+                    continue
+                if item is None:
+                    self._writer.close()
+                    return
                 self._writer.write(self._render(*item[:2]), item[2])
-            except BaseException as error:
-                self._error = error
+        except BaseException as error:  # raised again in the analysing thread by put() or close()
+            self._error = error
 
     def _render(self, rgb: np.ndarray, pose: FramePose) -> np.ndarray:
         height, width = rgb.shape[:2]
-        scale = min(1.0, self._max_side / max(width, height))
-        size = (round(width * scale) // 2 * 2, round(height * scale) // 2 * 2)
+        if self._size is None:
+            scale = min(1.0, self._max_side / max(width, height))
+            self._size = (max(2, round(width * scale) // 2 * 2), max(2, round(height * scale) // 2 * 2))
+        size = self._size
         if self._privacy:
-            blank = np.empty((size[1], size[0], 3), np.uint8)
-            blank[:] = PRIVACY_BACKGROUND
-            return draw_pose(blank, pose)
-        small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA) if size != (width, height) else rgb
-        return draw_pose(small, pose)
+            scene = self._blank.annotate(np.empty((size[1], size[0], 3), np.uint8))
+        elif size != (width, height):
+            scene = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        else:
+            scene = rgb if rgb.flags.writeable and rgb.flags.c_contiguous else np.ascontiguousarray(rgb).copy()
+        return self._skeleton.annotate(scene, pose)
+
+
+def _repeated_warning(count: int) -> str:
+    frames = "1 frame" if count == 1 else f"{count:,} frames"
+    return (f"{frames} repeated an earlier time and {'was' if count == 1 else 'were'} skipped "
+            "(the video's timestamps are faulty there).")
+
+
+def _engine_failure(error: Exception) -> str:
+    return " ".join((str(error) or type(error).__name__).split()).rstrip(".")
 
 
 def analyse_video(path: PathLike, settings: PoseSettings, options: ClipOptions = ClipOptions(),
                   annotated_path: Path | None = None,
-                  on_progress: Callable[[Progress], None] | None = None, name: str = "video") -> ClipResult:
+                  on_progress: Callable[[Progress], None] | None = None, name: str = "video",
+                  stop: threading.Event | None = None) -> ClipResult:
     """Poses for every kept frame of a video, and optionally the annotated preview video.
 
-    Raises VideoError for a file that is not a readable video or holds no frame in the chosen range.
-    If the video breaks off part-way, the frames before the break are kept and a warning says so.
     name: the source's name as the user knows it (their file name), for the result's Source.
-    on_progress is called every few frames; an exception it raises (a user's cancel) stops the work
-    and removes the partial annotated video.
+
+    Raises VideoError (its message one sentence for the user) for a file that is not a readable video or
+    holds no frame in the chosen range, for an annotated video that cannot be written (a full disk says
+    so), and PoseEstimationError (a VideoError) when MediaPipe fails on the first frame. Nothing already
+    done is lost otherwise: the result's `warnings` (sentences) say what is partial:
+    - the video breaks off part-way: the frames before the break are kept;
+    - frames whose timestamp repeats or goes back before an earlier frame's are skipped (and counted);
+    - MediaPipe fails on a frame part-way: the frames before it are kept, and the annotated video too.
+
+    Stopping: on_progress is called every 5 frames and at least every PROGRESS_EVERY_S (also while waiting
+    on decoding or on finishing the annotated video); an exception it raises (a user's cancel) stops the
+    work and goes up as it is. `stop`, an event another thread sets, makes analyse_video raise Cancelled.
+    Either way it returns within about STOP_WAIT_S whichever stage is the slow one, no thread of the
+    pipeline is left running, and the partial annotated video is removed. A stop set after the work is
+    done (while the result is put together) is too late: the result is returned.
     """
+    watch = _Watch(stop, on_progress, 1)
+    watch()
     info = probe(path)
     if options.start_s >= info.duration_s > 0:
         raise VideoError(f"The start time {options.start_s:g} s is past the end of this "
                          f"{info.duration_s:.1f} s video. Choose an earlier start.")
     expected = expected_frames(info, options)
+    watch = _Watch(stop, on_progress, expected)
     builder: SeriesBuilder | None = None
-    warning = None
-    started = time.perf_counter()
-    stop = threading.Event()
-    writer = VideoWriter(annotated_path, fps=info.fps / options.stride or 30.0) if annotated_path else None
-    renderer = _Renderer(writer, options.preview_max_side, options.privacy) if writer else None
+    warnings: list[str] = []
+    repeated = 0
+    writer = renderer = decoder = None
     try:
+        writer = VideoWriter(annotated_path, fps=info.fps / options.stride or 30.0) if annotated_path else None
+        renderer = _Renderer(writer, options.preview_max_side, options.privacy) if writer else None
         with PoseEngine(settings, Mode.VIDEO) as engine:
-            last_ms = -1
-            frames = read_frames(path, options.start_s, options.end_s, options.stride, options.analysis_max_side)
+            watch()  # loading the model takes up to a second
+            last_ms, last_s = -1, -math.inf
+            decoder = _Decoder(read_frames(path, options.start_s, options.end_s, options.stride,
+                                           options.analysis_max_side))
             try:
-                for done, (index, time_s, rgb) in enumerate(_run_ahead(frames, stop), start=1):
+                for index, time_s, rgb in decoder.frames(watch):
+                    watch()
+                    if time_s < last_s + _SAME_TIME_S:  # a series' times must increase, and so must a video's
+                        repeated += 1
+                        continue
                     last_ms = max(last_ms + 1, round(time_s * 1000))
-                    pose = engine.detect_frame(rgb, last_ms)
+                    try:
+                        pose = engine.detect_frame(rgb, last_ms)
+                    except Exception as error:  # noqa: BLE001 - MediaPipe's, whatever its type: said in a sentence
+                        where = f"frame {index} ({time_s:.2f} s)"
+                        if builder is None:
+                            raise PoseEstimationError(
+                                f"Pose estimation failed on the first frame analysed, {where}: MediaPipe "
+                                f"reported “{_engine_failure(error)}”. Try another part of the video, or "
+                                "another model.") from error
+                        warnings.append(f"The analysis stopped at {where}: MediaPipe failed on it "
+                                        f"(“{_engine_failure(error)}”). The results below cover the "
+                                        f"{watch.done:,} frames before it.")
+                        break
+                    last_s = time_s
                     if builder is None:
                         builder = SeriesBuilder(settings.max_people, rgb.shape[1], rgb.shape[0])
                     builder.add(index, time_s, pose)
                     if renderer:
-                        renderer.put(rgb, pose, time_s)
-                    if on_progress and (done % 5 == 0 or done == expected):
-                        on_progress(Progress(done, max(expected, done), time.perf_counter() - started))
+                        renderer.put(rgb, pose, time_s, watch)
+                    watch.frame_done()
             except VideoError as error:
-                if builder is None:
+                if builder is None or isinstance(error, PoseEstimationError):
                     raise
-                warning = f"{error} The results below cover the part before the break."
+                warnings.append(f"{error} The results below cover the part before the break.")
+            decoder.join(time.perf_counter() + STOP_WAIT_S)
         if builder is None:
             raise VideoError("No frames were found in the chosen part of the video. Check the start and end times.")
-        if renderer and writer:
-            renderer.close()
-            writer.close()
+        if renderer:
+            renderer.close(watch)
     except BaseException:
-        stop.set()
-        if renderer and writer:
-            renderer.abort()
-            writer.abort()
+        _halt(decoder, renderer, writer)
         raise
-    return ClipResult(builder.build(), Source(name, info), settings, options, time.perf_counter() - started,
-                      (warning,) if warning else ())
+    if repeated:
+        warnings.insert(0, _repeated_warning(repeated))
+    return ClipResult(builder.build(), Source(name, info), settings, options, time.perf_counter() - watch.started,
+                      tuple(warnings))
+
+
+def _halt(decoder: _Decoder | None, renderer: _Renderer | None, writer: VideoWriter | None) -> None:
+    """Stop every stage at once, then wait (bounded) for each: they stop side by side, not one after another."""
+    deadline = time.perf_counter() + STOP_WAIT_S
+    for stage in (decoder, renderer):
+        if stage is not None:
+            stage.signal()
+    if writer is not None:
+        writer.abort()  # releases a drawing thread waiting on it; waits at most ABORT_WAIT_S < STOP_WAIT_S
+    for stage in (renderer, decoder):
+        if stage is not None:
+            stage.join(deadline)
+

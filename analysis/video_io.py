@@ -7,6 +7,7 @@ VideoError, whose message can be shown to the user as it is.
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import queue
@@ -36,6 +37,10 @@ _TIME_BASE = Fraction(1, 90_000)
 # A frame scrubber keeps at most this many stills (a longer clip keeps every nth frame), at most this big.
 MAX_STILLS = 600
 STILL_MAX_SIDE = 720
+# How often a wait on another thread looks up to see whether it should stop.
+POLL_S = 0.05
+# abort() waits at most this long for the encoding thread to finish the frame it is on.
+ABORT_WAIT_S = 1.0
 
 
 class VideoError(ValueError):
@@ -171,8 +176,11 @@ class VideoWriter:
     the longer side is at most that, for light previews. Odd sizes lose a row or column, as
     H.264 in yuv420p needs even ones.
 
-    An error on the encoding thread is raised again by the next write() or by close(). If
-    anything fails, or the `with` block raises, or abort() is called, the partial file is removed.
+    An error on the encoding thread is raised again by the next write() or by close(); a full disk
+    says so in a sentence. If anything fails, or the `with` block raises, or abort() is called, the
+    partial file is removed. abort() may be called from any thread at any moment: a write() or
+    close() waiting on the encoder in another thread then gives up at once (raising ValueError),
+    and abort() itself returns within about ABORT_WAIT_S.
     """
 
     def __init__(self, path: PathLike, fps: float = 30.0, scale_to_max_side: int | None = None,
@@ -185,7 +193,8 @@ class VideoWriter:
         self._max_side = scale_to_max_side
         self._queue: queue.Queue[tuple[np.ndarray, float] | None] = queue.Queue(queue_size)
         self._error: BaseException | None = None
-        self._closed = self._aborted = False
+        self._closed = False
+        self._aborted = threading.Event()
         self._stream: VideoStream | None = None
         self._source_shape: tuple[int, ...] = ()
         self._size = (0, 0)
@@ -194,31 +203,63 @@ class VideoWriter:
         try:
             self._container = av.open(self.path, "w", format="mp4", options={"movflags": "+faststart"})
         except (av.FFmpegError, OSError) as err:
-            raise VideoError(f"The video could not be created at {self.path} ({_reason(err)}).") from err
-        self._thread = threading.Thread(target=self._run, name="VideoWriter", daemon=True)
+            raise _cannot(f"created at {self.path}", err) from err
+        self._thread = threading.Thread(target=self._run, name="posescope-encode", daemon=True)
         self._thread.start()
 
     def write(self, rgb: np.ndarray, time_s: float) -> None:
-        """Queue one (h, w, 3) uint8 RGB frame shown from time_s seconds; times must increase."""
-        if self._error is not None:
-            raise self._error
-        if self._closed:
-            raise ValueError("this VideoWriter is closed")
-        self._queue.put((rgb, time_s))
+        """Queue one (h, w, 3) uint8 RGB frame shown from time_s seconds; times must increase.
+
+        Waits while the queue is full, until the encoder takes a frame, fails, or is aborted.
+        """
+        item = (rgb, time_s)
+        while True:
+            if self._error is not None:
+                raise self._error
+            if self._aborted.is_set():
+                raise ValueError("this VideoWriter was aborted")
+            if self._closed:
+                raise ValueError("this VideoWriter is closed")
+            try:
+                self._queue.put(item, timeout=POLL_S)
+                return
+            except queue.Full:
+                continue
 
     def close(self) -> None:
-        """Encode what is queued and finish the file; raises any error from the encoding thread."""
-        self._finish()
+        """Encode what is queued and finish the file; raises any error from the encoding thread.
+
+        Raises ValueError if abort() is called (from another thread) meanwhile.
+        """
+        if not self._closed:
+            self._closed = True
+            while not self._aborted.is_set():
+                try:
+                    self._queue.put(None, timeout=POLL_S)
+                    break
+                except queue.Full:
+                    if not self._thread.is_alive():
+                        break
+            while self._thread.is_alive() and not self._aborted.is_set():
+                self._thread.join(POLL_S)
+        if self._aborted.is_set():
+            self._join_and_remove()
+            raise ValueError("this VideoWriter was aborted")
+        self._thread.join()  # it has ended: this only makes its end visible
         if self._error is not None:
+            self._remove()
             raise self._error
 
     def abort(self) -> None:
         """Stop without finishing, for a failed or cancelled job: skip what is queued, remove the file.
 
-        Never raises, so it is safe in cleanup code.
+        Never raises, so it is safe in cleanup code; safe from any thread, and bounded: the encoding
+        thread finishes at most the frame it is on (it removes the file itself if that takes longer
+        than ABORT_WAIT_S).
         """
-        self._aborted = True
-        self._finish()
+        self._closed = True
+        self._aborted.set()
+        self._join_and_remove()
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -230,33 +271,49 @@ class VideoWriter:
         else:
             self.abort()
 
-    def _finish(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._queue.put(None)
-            self._thread.join()
-        if self._error is not None or self._aborted:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(self.path)
+    def _join_and_remove(self) -> None:
+        self._thread.join(ABORT_WAIT_S)
+        self._remove()
+
+    def _remove(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.path)
+
+    def _next(self) -> tuple[np.ndarray, float] | None:
+        """The next queued frame, None at the end; None at once when aborted."""
+        while not self._aborted.is_set():
+            try:
+                return self._queue.get(timeout=POLL_S)
+            except queue.Empty:
+                continue
+        return None
 
     def _run(self) -> None:
-        item: tuple[np.ndarray, float] | None = None
         try:
-            while (item := self._queue.get()) is not None:
-                if not self._aborted:
-                    self._encode(*item)
-            if not self._aborted:
+            while (item := self._next()) is not None:
+                self._encode(*item)
+            if not self._aborted.is_set():
                 if self._stream is None:
                     raise VideoError("No frames were given, so no video was written.")
-                self._container.mux(self._stream.encode())
-            self._container.close()
-        except BaseException as err:
-            self._error = VideoError(f"The video could not be written ({_reason(err)}).") \
-                if isinstance(err, av.FFmpegError) else err
-            while item is not None:  # drain, so that a write() waiting on a full queue returns
-                item = self._queue.get()
-            with contextlib.suppress(av.FFmpegError, OSError):
+                for packet in self._stream.encode_lazy(None):  # the encoder's delayed frames, one by one
+                    if self._aborted.is_set():
+                        break
+                    self._container.mux(packet)
+            if self._aborted.is_set():
+                self._discard()
+            else:
                 self._container.close()
+        except BaseException as err:
+            self._error = _cannot("written", err) if isinstance(err, (av.FFmpegError, OSError)) else err
+            self._discard()
+
+    def _discard(self) -> None:
+        """Close the container of a failed or aborted video and remove the file (first, so that the
+        trailer's faststart pass, which reopens the file, gives up at once instead of rewriting it)."""
+        self._remove()
+        with contextlib.suppress(av.FFmpegError, OSError):
+            self._container.close()
+        self._remove()
 
     def _encode(self, rgb: np.ndarray, time_s: float) -> None:
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
@@ -348,3 +405,15 @@ def _truncated(frames_read: int) -> VideoError:
 
 def _reason(err: BaseException) -> str:
     return getattr(err, "strerror", None) or str(err)
+
+
+def _cannot(what: str, err: BaseException) -> VideoError:
+    """The sentence for a video that could not be `what` ("written", "created at …"): a full disk says so."""
+    code = getattr(err, "errno", None)
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return VideoError(f"The video could not be {what}: there is not enough disk space ({_reason(err)}). "
+                          "Free some space and try again.")
+    if code == errno.EFBIG:
+        return VideoError(f"The video could not be {what}: there is not enough disk space for a file this large "
+                          f"({_reason(err)}). Free some space, or make the video shorter.")
+    return VideoError(f"The video could not be {what} ({_reason(err)}).")

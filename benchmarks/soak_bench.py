@@ -24,9 +24,11 @@ threads, open file descriptors). Output on stdout, JSON lines only:
 - one line per problem seen: {"t_s", "error": {session, loop, step, kind, message}}; kinds: exception (a Streamlit
   exception box), error_alert (an st.error box), traceback (traceback text on the page), timeout, browser (any other
   Playwright error), pageerror (an uncaught JavaScript error in the page);
-- last, {"summary": {...}}: peak RSS, RSS at the end of warm-up (--warm-up-minutes), at the end and after the sessions
-  closed, growth after warm-up (end and max against warm-up, in %), loops and steps per session, step times, errors,
-  server-log tracebacks, the server's leftover temporary files.
+- last, {"summary": {...}}: peak RSS, RSS at the end of warm-up (the first sample after --warm-up-minutes), at the
+  deadline, at the end (when the last session has finished its step) and after the sessions closed, growth after
+  warm-up (end and max against warm-up, in %), loops and steps per session, step times, errors (with the exception
+  the server logged: the page's box is redacted by client.showErrorDetails = "none"), server-log tracebacks, the
+  server's leftover temporary files. --failure-screenshots DIR keeps a screenshot of every failed step.
 
 Progress in words goes to stderr. The target (the issue): peak under 2 GB, under 10 % growth after warm-up.
 """
@@ -138,6 +140,26 @@ def folder_usage(folder: Path) -> tuple[int, float]:
     return files, round(size / 1e6, 1)
 
 
+def exception_lines(log: str) -> list[str]:
+    """The exception line (`Type: message`) ending each traceback in a log, in order."""
+    found = []
+    for block in log.split("Traceback (most recent call last):")[1:]:
+        for line in block.splitlines()[1:]:
+            if line.strip() and not line.startswith((" ", "\t")):
+                found.append(line.strip()[:300])
+                break
+    return found
+
+
+def playwright_message(error: Exception) -> str:
+    """Playwright's first line (e.g. `Locator.click: Timeout 60000ms exceeded.`) and what it was waiting for."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    waiting = next((line for line in lines[1:] if line.startswith(("- waiting for", "waiting for"))), None)
+    return f"{lines[0]} {waiting.lstrip('- ')}" if waiting else lines[0]
+
+
 # --- varied media -----------------------------------------------------------------------------------------------------
 
 
@@ -215,6 +237,8 @@ class Soak:
         self.sessions = [Session(i + 1) for i in range(args.sessions)]
         self.errors: list[dict[str, object]] = []
         self.contexts: list[object] = []  # every session's last browser context, closed at the end
+        self.log_offset = 0
+        self.last_logged: str | None = None
         self.photos = {name: Image.open(media / f"{name}.jpg").convert("RGB") for name in ("bus", "zidane")}
 
     def t(self) -> float:
@@ -223,10 +247,25 @@ class Soak:
     def record(self, session: Session, step: str, kind: str, message: str) -> None:
         error = {"session": session.index, "loop": session.loop, "step": step, "kind": kind,
                  "message": " ".join(message.split())[:400]}
+        if kind in ("exception", "traceback", "error_alert"):
+            # The page shows a redacted box (client.showErrorDetails = "none"); the server log has the exception.
+            # With several sessions at once this is the newest one logged so far, not certainly this session's.
+            self.read_log()
+            error["server_log"] = self.last_logged
         self.errors.append(error | {"t_s": self.t()})
         print(json.dumps({"t_s": self.t(), "error": error}), flush=True)
-        print(f"[{self.t():7.1f} s] session {session.index} {step}: {kind}: {error['message'][:200]}", file=sys.stderr,
+        detail = error.get("server_log") or error["message"]
+        print(f"[{self.t():7.1f} s] session {session.index} {step}: {kind}: {detail[:300]}", file=sys.stderr,
               flush=True)
+
+    def read_log(self) -> None:
+        """Note the newest exception the server has logged (the end of its newest traceback)."""
+        with contextlib.suppress(OSError), open(self.base_url.log_path, errors="replace") as log:
+            log.seek(self.log_offset)
+            text = log.read()
+            self.log_offset = log.tell()
+            if found := exception_lines(text):
+                self.last_logged = found[-1]
 
     # -- page helpers
 
@@ -329,6 +368,16 @@ class Soak:
         await camera.get_by_role("button", name="Start").wait_for(timeout=PAGE_TIMEOUT_MS)
         await self.idle(page)
 
+    async def screenshot(self, page: object, session: Session, step: str) -> None:
+        """With --failure-screenshots: the page as it was when a step failed."""
+        if self.args.failure_screenshots is None:
+            return
+        folder = Path(self.args.failure_screenshots)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"t{self.t():06.0f}-s{session.index}-loop{session.loop}-{step}.png"
+        with contextlib.suppress(PlaywrightError):
+            await page.screenshot(path=str(path), full_page=True, timeout=15_000)
+
     # -- one session
 
     async def new_page(self, context: object, session: Session) -> object:
@@ -362,9 +411,11 @@ class Soak:
                         clean = False
                         if isinstance(error, StepError):
                             self.record(session, step, error.kind, error.message)
+                            await self.screenshot(page, session, step)
                         else:
                             self.record(session, step, "timeout" if "Timeout" in type(error).__name__ else "browser",
-                                        str(error).splitlines()[0] if str(error) else type(error).__name__)
+                                        playwright_message(error))
+                        await self.screenshot(page, session, step)
                         session.doing, session.restarts = "restart", session.restarts + 1
                         try:  # a fresh start: the app's home page, a new Streamlit session
                             await page.goto(self.base_url, timeout=PAGE_TIMEOUT_MS)
@@ -440,6 +491,7 @@ def summarise(args: argparse.Namespace, soak: Soak, measured: dict[str, object],
     warm_up_s = args.warm_up_minutes * 60
     after = [s for s in samples if s["t_s"] >= warm_up_s]
     warm = after[0] if after else None
+    by_deadline = [s for s in samples if s["t_s"] <= args.minutes * 60]
     peak = max([*samples, end], key=lambda s: s["rss_mb"])
     after_max = max([s["rss_mb"] for s in after] + ([end["rss_mb"]] if warm else []), default=None)
     steps = {}
@@ -458,6 +510,7 @@ def summarise(args: argparse.Namespace, soak: Soak, measured: dict[str, object],
         "wall_s": end["t_s"], "samples": len(samples), "cpus": os.cpu_count(),
         "rss_mb_start": samples[0]["rss_mb"], "rss_mb_peak": peak["rss_mb"], "peak_t_s": peak["t_s"],
         "rss_mb_warm_up_end": warm["rss_mb"] if warm else None, "warm_up_sample_t_s": warm["t_s"] if warm else None,
+        "rss_mb_at_deadline": by_deadline[-1]["rss_mb"] if by_deadline else None,
         "rss_mb_end": end["rss_mb"], "rss_mb_after_close": closed["rss_mb"],
         "growth_pct_end_vs_warm_up": growth_end, "growth_pct_max_vs_warm_up": growth_max,
         "target": {"peak_mb_under": TARGET_PEAK_MB, "growth_pct_under": TARGET_GROWTH_PCT,
@@ -473,8 +526,12 @@ def summarise(args: argparse.Namespace, soak: Soak, measured: dict[str, object],
         "restarts": [s.restarts for s in soak.sessions],
         "steps": steps,
         "errors": len(soak.errors), "errors_by_kind": dict(Counter(e["kind"] for e in soak.errors)),
-        "error_list": soak.errors[:30],
+        "distinct_errors": [{"step": step, "kind": kind, "server_log": logged, "message": message, "count": n}
+                            for (step, kind, logged, message), n in Counter(
+                                (e["step"], e["kind"], e.get("server_log"), e["message"][:160])
+                                for e in soak.errors).most_common(12)],
         "server_log_tracebacks": log.count("Traceback (most recent call last)"),
+        "server_log_exceptions": dict(Counter(exception_lines(log)).most_common(12)),
         "server_tmp_leftovers": {"files": leftovers[0], "mb": leftovers[1]},
         "video_variants_made_s": round(video_seconds, 1),
         "load_average_end": " ".join(f"{v:.2f}" for v in os.getloadavg()),
@@ -498,6 +555,7 @@ def main() -> None:
     parser.add_argument("--settle-seconds", type=float, default=20.0,
                         help="after the sessions close, before the last memory sample (default 20)")
     parser.add_argument("--seed", type=int, default=1, help="for the photo and video variations (default 1)")
+    parser.add_argument("--failure-screenshots", metavar="DIR", help="save a screenshot of each failed step here")
     args = parser.parse_args()
     if args.sessions < 1 or args.video_variants < 1 or args.minutes <= 0:
         parser.error("--sessions, --video-variants and --minutes must be positive")

@@ -48,11 +48,15 @@ logger.set_log_level("error")  # streamlit-webrtc imports Streamlit, which warns
 from aiortc import MediaStreamTrack  # noqa: E402
 from aiortc.codecs.vpx import Vp8Encoder  # noqa: E402
 from fetch_media import ensure_media  # noqa: E402
+from mediapipe import Image, ImageFormat  # noqa: E402
+from mediapipe.tasks.python import BaseOptions  # noqa: E402
+from mediapipe.tasks.python.vision import PoseLandmarker, PoseLandmarkerOptions, RunningMode  # noqa: E402
 from streamlit_webrtc.models import CallbackAttachableProcessor  # noqa: E402
 from streamlit_webrtc.process import AsyncVideoProcessTrack  # noqa: E402
 
-from analysis.engine import FramePose, Mode, PoseEngine, PoseSettings  # noqa: E402
+from analysis.engine import Mode, PoseEngine, PoseSettings  # noqa: E402
 from analysis.live import LiveProcessor, LiveSettings  # noqa: E402
+from analysis.models import verified_bundle  # noqa: E402
 
 FPS = 30
 TIME_BASE = Fraction(1, 90_000)  # WebRTC's video clock
@@ -160,7 +164,8 @@ async def stream(model: str, seconds: float, warm_up_s: float, fps: float) -> di
 
 def compare_modes(model: str, repeats: int = 5) -> dict[str, object]:
     """Per-frame time of MediaPipe's VIDEO mode (synchronous) against LIVE_STREAM's submit-to-answer time,
-    with frames paced at 30 per second."""
+    with frames paced at 30 per second. LIVE_STREAM is driven through MediaPipe directly: PoseScope's engine
+    has no such mode, this comparison being why."""
     frames = [frame.to_ndarray(format="rgb24") for frame in clip_frames()]
     video = []
     with PoseEngine(PoseSettings(model), Mode.VIDEO) as engine:
@@ -172,14 +177,16 @@ def compare_modes(model: str, repeats: int = 5) -> dict[str, object]:
     sent: dict[int, float] = {}
     answered: list[float] = []
 
-    def on_result(pose: FramePose, timestamp_ms: int) -> None:
+    def on_result(result: object, image: Image, timestamp_ms: int) -> None:
         answered.append(time.perf_counter() - sent[timestamp_ms])
 
-    with PoseEngine(PoseSettings(model), Mode.LIVE, on_result=on_result) as engine:
+    options = PoseLandmarkerOptions(base_options=BaseOptions(model_asset_path=str(verified_bundle(model))),
+                                    running_mode=RunningMode.LIVE_STREAM, result_callback=on_result)
+    with PoseLandmarker.create_from_options(options) as landmarker:
         started = time.perf_counter()
         for i in range(repeats * len(frames)):
             sent[i * 33 + 1] = time.perf_counter()
-            engine.detect_live(frames[i % len(frames)], i * 33 + 1)
+            landmarker.detect_async(Image(image_format=ImageFormat.SRGB, data=frames[i % len(frames)]), i * 33 + 1)
             time.sleep(max(0.0, started + (i + 1) / FPS - time.perf_counter()))
         time.sleep(0.5)
     video_ms, live_ms = np.array(video[30:]) * 1000, np.array(answered[30:]) * 1000

@@ -2,10 +2,11 @@
 
 One browser context walks through the whole app as a person would (Home; Image with bus.jpg analysed; Video with
 clip.mp4 analysed; Webcam with Chromium's fake camera streaming), then opens every page's URL directly. Everything the
-pages and their frames ask for is recorded: HTTP requests (page- and context-level, so iframes, workers and any service
-worker are included), WebSockets, the favicon links in each page's <head>, and the ICE servers handed to any
-RTCPeerConnection (STUN and TURN are not HTTP, so no request event would show them). Only ``127.0.0.1:<port>`` of the
-app and ``data:``/``blob:``/``about:`` URLs are allowed; the test fails listing every other URL.
+pages and their frames ask for is recorded: HTTP requests (page- and context-level: iframes and workers included),
+WebSockets, workers' and any service worker's scripts, frame navigations, the favicon links in each page's <head>,
+and the ICE servers handed to any RTCPeerConnection (STUN and TURN are not HTTP, so no request event would show
+them). Only ``127.0.0.1:<port>`` of the app and ``data:``/``blob:``/``about:`` URLs are allowed; the test fails
+listing every other URL.
 
 Chromium's own background traffic (update checks, safe browsing and the like) is not the app's: CHROMIUM_ARGS turn it
 off, and it never shows as a page or context request anyway.
@@ -20,9 +21,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from fetch_media import CACHE_DIR
-from playwright.sync_api import Frame, Page, expect
-
 from browser_support import (  # noqa: F401 - the *_fixture names register the app_url, browser and page fixtures
     AppServer,
     app_url_fixture,
@@ -33,12 +31,14 @@ from browser_support import (  # noqa: F401 - the *_fixture names register the a
     upload_files,
     wait_for_app_idle,
 )
+from fetch_media import CACHE_DIR
+from playwright.sync_api import Frame, Page, expect
 
 pytestmark = pytest.mark.browser
 
 # Chromium's fake camera plays the test clip (the ``media`` fixture makes sure it is there before the camera starts).
-CHROMIUM_EXTRA_ARGS = ("--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={CACHE_DIR / 'clip.y4m'}",
-                       "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required")
+CHROMIUM_EXTRA_ARGS = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                       f"--use-file-for-fake-video-capture={CACHE_DIR / 'clip.y4m'}")
 COMPONENT = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
 LOCAL_SCHEMES = {"data", "blob", "about"}
 PAGES = {"": "PoseScope", "image": "Image", "video": "Video", "webcam": "Webcam"}  # URL path: the page's heading
@@ -51,7 +51,9 @@ RECORD_ICE_SERVERS = """(() => {
     const Original = window.RTCPeerConnection;
     if (!Original || Original.__posescopeWrapped) return;
     window.__iceServerUrls = [];
+    window.__peerConnections = 0;
     const Wrapped = function (config, ...rest) {
+        window.__peerConnections++;
         for (const server of (config && config.iceServers) || []) {
             const urls = Array.isArray(server.urls) ? server.urls : [server.urls || server.url];
             window.__iceServerUrls.push(...urls.filter(Boolean).map(String));
@@ -105,7 +107,7 @@ class Recorder:
             self.seen += [("favicon link", url) for url in icons] + [("ICE server", url) for url in ice]
 
     def foreign(self, app_url: str) -> list[str]:
-        """Each URL, once, that is neither the app's own origin nor a local scheme."""
+        """Each URL, once, that is neither the app's own origin nor a local scheme, with how it was seen."""
         own = urlsplit(app_url).netloc
         bad: dict[str, list[str]] = {}
         for kind, url in self.seen:
@@ -115,7 +117,8 @@ class Recorder:
             if parts.scheme in {"http", "https", "ws", "wss"} and parts.netloc == own:
                 continue
             bad.setdefault(url, []).append(kind)
-        return [f"{url} ({len(kinds)}×: {', '.join(sorted(set(kinds)))})" for url, kinds in bad.items()]
+        return [f"{url} ({', '.join(f'{kind} ×{kinds.count(kind)}' for kind in sorted(set(kinds)))})"
+                for url, kinds in bad.items()]
 
 
 def wait_heading(page: Page, name: str) -> None:
@@ -183,6 +186,7 @@ def walk_through_the_app(page: Page, app_url: AppServer, media: Path, recorder: 
     while not (playing := camera.evaluate(VIDEO_PLAYING)) and time.monotonic() < deadline:
         page.wait_for_timeout(200)
     assert playing, f"The camera's stream did not play within {STREAM_TIMEOUT_MS / 1000:.0f} s"
+    assert camera.evaluate("() => window.__peerConnections") >= 1, "the ICE servers' recorder missed the connection"
     page.wait_for_timeout(1500)  # the live chart and figures refresh in the meantime
     recorder.snapshot(page)
     camera.get_by_role("button", name="Stop").click()

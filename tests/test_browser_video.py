@@ -15,9 +15,9 @@ from pathlib import Path
 
 import av
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
-from analysis.series import PoseSeries
+from analysis.result import ClipResult
 from analysis.video_io import read_frames
 from browser_support import (  # noqa: F401 - the *_fixture names register the playwright, browser and page fixtures
     AppServer,
@@ -42,10 +42,12 @@ PROGRESS = re.compile(r"Analysing: \d+ / \d+ frames · \d+ frames/s · about (\d
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
-    """The app, with TMPDIR pointed at a folder of its own (``app.temp``) so tests can see what it leaves."""
+    """The app, with TMPDIR pointed at a folder of its own (``app.temp``) so tests can see what it leaves, and
+    closed tabs' sessions ended after 1 s instead of 2 minutes, so that their staged uploads go quickly."""
     temp = tmp_path_factory.mktemp("server_tmp")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("TMPDIR", str(temp))
+        env.setenv("STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL", "1")
         with streamlit_server() as base_url:
             env.undo()  # the server has its environment; the tests keep theirs
             base_url.temp = temp  # type: ignore[attr-defined]
@@ -94,15 +96,25 @@ def wait_visible(locator: Locator, app: AppServer, what: str, timeout_ms: float 
 
 
 def leftovers(app: AppServer) -> list[str]:
-    """What the server left in its temporary folder (its own log file lives elsewhere)."""
-    return sorted(p.name for p in app.temp.iterdir())  # type: ignore[attr-defined]
+    """The files in the server's temporary folder, by name (its own log file lives elsewhere)."""
+    return sorted(p.name for p in app.temp.rglob("*") if p.is_file())  # type: ignore[attr-defined]
 
 
-def wait_for_no_leftovers(app: AppServer, timeout_s: float = 10.0) -> None:
+def wait_for_leftovers(app: AppServer, expected: list[str], timeout_s: float = 15.0) -> None:
     deadline = time.monotonic() + timeout_s
-    while leftovers(app) and time.monotonic() < deadline:
+    while leftovers(app) != expected and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert leftovers(app) == [], "the server left temporary files behind"
+    assert leftovers(app) == expected, "the server's temporary files are not what this test expects"
+
+
+@pytest.fixture(autouse=True)
+def sessions_leave_nothing(app: AppServer, page: Page) -> Iterator[None]:
+    """Each test starts with an empty temporary folder; once its tab is closed (its session ends), the staged
+    upload it used is removed too."""
+    wait_for_leftovers(app, [])
+    yield
+    page.context.close()
+    wait_for_leftovers(app, [])
 
 
 def test_clip_plays_its_annotated_video_and_draws_the_charts(page: Page, app: AppServer, media: Path) -> None:
@@ -185,13 +197,14 @@ def test_clip_plays_its_annotated_video_and_draws_the_charts(page: Page, app: Ap
     assert files["clip_angles.csv"].startswith(b"frame,time_s,person,left elbow,")
     assert len(files["clip_angles.csv"].splitlines()) == 61
     summary = json.loads(files["clip_summary.json"])
-    assert summary["counts"]["frames"] == 60 and summary["source"] == "clip.mp4"
+    assert summary["counts"]["frames"] == 60 and summary["source"] == {"name": "clip.mp4", "kind": "file"}
     assert files["clip_person1.trc"].startswith(b"PathFileType\t4\t(X/Y/Z)\tperson1.trc")
-    series = PoseSeries.from_npz(files["clip_series.npz"])
-    assert series.frames == 60 and (series.width, series.height) == (960, 540)
+    saved = ClipResult.from_npz(files["clip_series.npz"])
+    assert saved.series.frames == 60 and (saved.series.width, saved.series.height) == (960, 540)
+    assert saved.source.name == "clip.mp4"
 
     assert_no_exception(page)
-    assert leftovers(app) == []
+    assert leftovers(app) == ["upload.mp4"]  # the one staged copy, kept while the session shows it
     full_page_screenshot(page, SCREENSHOT)
 
 
@@ -223,12 +236,20 @@ def test_two_people_get_a_selector_and_the_quality_strip_paints_the_frames_witho
     assert_no_exception(page)
 
 
+def frames_done(page: Page) -> int:
+    """Frames analysed so far, read from the progress bar's sentence; 0 when there is none (yet)."""
+    text = page.get_by_test_id("stProgress").all_inner_texts()
+    found = re.search(r"Analysing: ([\d,]+) / ", " ".join(text))
+    return int(found.group(1).replace(",", "")) if found else 0
+
+
 def test_cancel_stops_the_analysis_and_removes_its_files(page: Page, app: AppServer, long_video: Path) -> None:
     open_video_page(page, app)
     upload_files(page, long_video)
     progress = page.get_by_test_id("stProgress")
     wait_visible(progress.filter(has_text=PROGRESS), app, "The progress bar with frames, rate and time left")
-    assert leftovers(app), "the analysis should be working in the server's temporary folder"
+    files = leftovers(app)  # the staged upload and the annotated video being written beside it
+    assert len(files) == 2 and "upload.mp4" in files and files[0].startswith("annotated-"), files
 
     page.get_by_role("button", name="Cancel").click()
     cancelled = page.get_by_test_id("stAlert").filter(has_text="The analysis was cancelled")
@@ -237,7 +258,7 @@ def test_cancel_stops_the_analysis_and_removes_its_files(page: Page, app: AppSer
     expect(progress).to_have_count(0)
     expect(page.locator("video")).to_have_count(0)
     assert_no_exception(page)
-    wait_for_no_leftovers(app)
+    wait_for_leftovers(app, ["upload.mp4"])  # the partial annotated video is gone; the upload stays for a retry
 
     # It starts again only when asked, and can be cancelled again.
     page.get_by_role("button", name="Analyse again").click()
@@ -246,7 +267,63 @@ def test_cancel_stops_the_analysis_and_removes_its_files(page: Page, app: AppSer
     wait_visible(cancelled, app, "The 'cancelled' sentence, again", 30_000)
     wait_for_app_idle(page)
     assert_no_exception(page)
-    wait_for_no_leftovers(app)
+    wait_for_leftovers(app, ["upload.mp4"])
+
+
+def test_a_sidebar_change_or_leaving_the_page_neither_restarts_nor_loses_the_analysis(
+        page: Page, app: AppServer, long_video: Path) -> None:
+    open_video_page(page, app)
+    upload_files(page, long_video)
+    wait_visible(page.get_by_test_id("stProgress").filter(has_text=PROGRESS), app, "The progress bar")
+    page.wait_for_function("""() => /Analysing: ([6-9]\\d|\\d{3}) \\//.test(
+        [...document.querySelectorAll('[data-testid="stProgress"]')].map(p => p.innerText).join(' '))""",
+                           timeout=60_000)
+    seen = [frames_done(page)]
+
+    cutoff = page.locator('[data-testid="stSlider"]').filter(has_text="Cutoff (Hz)").get_by_role("slider")
+    cutoff.focus()
+    for _ in range(4):
+        cutoff.press("ArrowLeft")
+        page.wait_for_timeout(300)
+        seen.append(frames_done(page))
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Image").click()
+    expect(page.get_by_role("heading", name="Image", exact=True)).to_be_visible(timeout=30_000)
+    page.wait_for_timeout(1000)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Video").click()
+    expect(page.get_by_role("heading", name="Video", exact=True)).to_be_visible(timeout=30_000)
+    while page.get_by_test_id("stProgress").count():
+        seen.append(frames_done(page))
+        page.wait_for_timeout(500)
+    counted = [n for n in seen if n]
+    assert counted == sorted(counted) and len(counted) >= 3, f"the progress went back: {seen}"
+
+    wait_visible(page.get_by_text(re.compile(r"analysed 600 frames in [\d.]+ s")), app, "The finished analysis")
+    wait_visible(page.get_by_role("heading", name="Downloads"), app, "The downloads")
+    expect(page.get_by_role("button", name="Close this video")).to_be_visible()
+    assert_no_exception(page)
+
+
+def test_two_sessions_analyse_at_once_each_with_its_own_job_and_results(
+        page: Page, browser: Browser, app: AppServer, long_video: Path, media: Path) -> None:
+    open_video_page(page, app)
+    upload_files(page, long_video)
+    wait_visible(page.get_by_test_id("stProgress").filter(has_text=PROGRESS), app, "The first session's progress")
+
+    other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    try:
+        open_video_page(other, app)
+        upload_files(other, media / "clip.mp4")
+        waiting = other.get_by_test_id("stProgress").filter(has_text="Waiting for another analysis to finish")
+        wait_visible(waiting, app, "The second session's place in the queue", 30_000)
+
+        wait_visible(page.get_by_text(re.compile(r"session\.mp4 · .* analysed 600 frames")), app, "The first result")
+        wait_visible(other.get_by_text(re.compile(r"clip\.mp4 · .* analysed 60 frames")), app, "The second result")
+        for tab in (page, other):
+            wait_for_app_idle(tab)
+            expect(tab.locator("video")).to_have_count(1)
+            assert_no_exception(tab)
+    finally:
+        other.context.close()
 
 
 def test_a_text_file_named_mp4_gets_a_sentence(page: Page, app: AppServer, tmp_path: Path) -> None:
@@ -260,4 +337,4 @@ def test_a_text_file_named_mp4_gets_a_sentence(page: Page, app: AppServer, tmp_p
     wait_for_app_idle(page)
     expect(page.locator("video")).to_have_count(0)
     assert_no_exception(page)
-    assert leftovers(app) == []
+    assert leftovers(app) == []  # a file that is not a video is not kept

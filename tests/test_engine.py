@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import threading
 from pathlib import Path
 
 import av
@@ -13,7 +12,7 @@ import pytest
 
 import analysis.models as models
 from analysis.angles import ANGLE_NAMES, compute_angles
-from analysis.engine import FramePose, Mode, PoseEngine, PoseSettings
+from analysis.engine import Mode, PoseEngine, PoseSettings
 from analysis.images import load_image
 from analysis.landmarks import INDEX, LANDMARK_COUNT
 
@@ -65,27 +64,6 @@ def test_video_mode_tracks_the_jumper_through_the_clip(media: Path) -> None:
             found.append(pose.people)
     assert len(found) == 60
     assert sum(found) >= 57  # the jumper is in every frame
-
-
-def test_live_mode_answers_through_the_callback(media: Path) -> None:
-    answered = threading.Event()
-    results: list[tuple[FramePose, int]] = []
-
-    def on_result(pose: FramePose, timestamp_ms: int) -> None:
-        results.append((pose, timestamp_ms))
-        answered.set()
-
-    rgb = load_image((media / "bus.jpg").read_bytes())
-    with PoseEngine(PoseSettings(complexity="lite"), Mode.LIVE, on_result) as engine:
-        engine.detect_live(rgb, 1234)
-        assert answered.wait(10)
-    pose, timestamp = results[0]
-    assert timestamp == 1234 and pose.people == 1
-
-
-def test_live_mode_without_a_callback_is_refused() -> None:
-    with pytest.raises(ValueError, match="on_result"):
-        PoseEngine(PoseSettings(), Mode.LIVE)
 
 
 @pytest.fixture

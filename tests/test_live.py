@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import gc
 import io
 import json
 import threading
@@ -16,38 +17,36 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 from aiortc import MediaStreamTrack
 from streamlit_webrtc.models import CallbackAttachableProcessor
 from streamlit_webrtc.process import AsyncVideoProcessTrack
 
+from analysis import exports
 from analysis.angles import ANGLE_NAMES, ANGLES
 from analysis.drawing import JOINT_COLOUR, LABEL_COLOUR, PRIVACY_BACKGROUND
 from analysis.engine import PoseSettings
 from analysis.exports import ANGLE_COLUMNS, SUMMARY_FORMAT
 from analysis.landmarks import INDEX
-from analysis.live import (
-    AngleSmoother,
-    IceConfigError,
-    LiveBuffer,
-    LiveProcessor,
-    LiveSettings,
-    Recorder,
-    ice_servers_from,
-    live_figure,
-    rtc_configuration,
-)
-from analysis.series import PoseSeries
+from analysis.live import AngleSmoother, LiveBuffer, LiveProcessor, LiveSettings, live_figure
+from analysis.recording import Recorder
+from analysis.result import CAMERA, ClipResult
 from analysis.tables import LANDMARK_COLUMNS
 
 TIME_BASE = Fraction(1, 90_000)
 SEGMENT = np.array([a.kind == "segment" for a in ANGLES])
+HIPS = [INDEX["left_hip"], INDEX["right_hip"]]
+STEADY = [INDEX[name] for name in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
 
 
-def camera_frame(source: av.VideoFrame, index: int, fps: float = 30.0) -> av.VideoFrame:
-    """A copy of `source` stamped as frame `index` of a camera running at `fps`."""
-    frame = av.VideoFrame.from_ndarray(source.to_ndarray(), format="yuv420p")
+def camera_frame(source: av.VideoFrame | np.ndarray, index: int, fps: float = 30.0) -> av.VideoFrame:
+    """A copy of `source` (a frame, or an RGB array) as yuv420p, stamped as frame `index` of a camera at `fps`."""
+    if isinstance(source, np.ndarray):
+        frame = av.VideoFrame.from_ndarray(source, format="rgb24").reformat(format="yuv420p")
+    else:
+        frame = av.VideoFrame.from_ndarray(source.to_ndarray(), format="yuv420p")
     frame.pts, frame.time_base = round(index / fps / TIME_BASE), TIME_BASE
     return frame
 
@@ -302,92 +301,158 @@ def test_the_live_chart_shows_the_last_seconds_of_the_chosen_angles(processor: L
     assert np.isfinite(np.asarray(figure.data[1].y, float)).sum() >= 15
 
 
-def test_a_recording_downloads_in_the_video_pages_formats(processor: LiveProcessor,
-                                                          clip: list[av.VideoFrame]) -> None:
+def test_a_recording_is_a_clip_result_that_downloads_in_the_video_pages_formats(processor: LiveProcessor,
+                                                                               clip: list[av.VideoFrame]) -> None:
     processor.start_recording(with_video=True)
+    call_s = 0.0  # the wall time spent in the callback: the recording's processing time cannot exceed it
     for i, frame in enumerate(clip[:45]):
         frames = [clip[i - 1], frame] if i % 10 == 9 else [frame]  # now and then a frame is dropped
+        started = time.perf_counter()
         processor.process_newest(frames)
+        call_s += time.perf_counter() - started
     recording = processor.stop_recording()
     assert processor.recorder is None and recording is not None
 
-    series = recording.series
+    result = recording.result
+    series = result.series
+    assert result.source.is_camera and result.source.name == CAMERA and result.warnings == ()
+    assert result.settings == processor.settings.pose and not result.options.privacy
     assert series.frames == 45 and (series.width, series.height) == (640, 480)
     assert series.times_s[0] == 0 and series.times_s[-1] == pytest.approx(44 / 30, abs=1e-3)
     assert (np.diff(series.frame_index) >= 1).all() and series.frame_index[-1] == 44 + 4  # dropped frames: gaps
     assert series.present[:, 0].all()
-    assert recording.fps == pytest.approx(30, abs=0.5)
+    assert result.capture_fps == pytest.approx(30, abs=0.5)
+    # The analysis time is the frames' summed processing, not the 1.5 s they span.
+    assert 0.5 * call_s < result.elapsed_s <= call_s
+    assert result.frames_per_s == pytest.approx(45 / result.elapsed_s)
 
-    landmarks = list(csv.reader(io.StringIO(recording.landmarks_csv())))
+    files = {file.name: file.make() for file in exports.clip_files(result, recording.kinematics)}
+    assert list(files) == ["landmarks.csv", "angles.csv", "summary.json", "person1.trc", "series.npz"]
+    landmarks = list(csv.reader(io.StringIO(files["landmarks.csv"])))
     assert landmarks[0] == LANDMARK_COLUMNS and len(landmarks) == 1 + 45 * 33
     assert landmarks[1][3] == "nose"
-    angles = list(csv.reader(io.StringIO(recording.angles_csv())))
+    angles = list(csv.reader(io.StringIO(files["angles.csv"])))
     assert angles[0] == ANGLE_COLUMNS and len(angles) == 1 + 45
     knee = float(angles[20][ANGLE_COLUMNS.index("left knee")])
     assert 90 < knee <= 180
-    summary = json.loads(recording.summary_json())
-    assert summary["format"] == SUMMARY_FORMAT and summary["source"] == "webcam"
+    summary = json.loads(files["summary.json"])
+    assert summary["format"] == SUMMARY_FORMAT and summary["source"] == {"name": CAMERA, "kind": "camera"}
     assert summary["counts"]["frames"] == 45 and summary["people"][0]["frames_found"] == 45
-    assert summary["video"]["codec"] == "webrtc"
+    assert summary["timing"]["elapsed_s"] == pytest.approx(result.elapsed_s, abs=1e-6)
 
-    reopened = PoseSeries.from_npz(recording.to_npz())  # what the Video page opens
-    np.testing.assert_array_equal(reopened.landmarks, series.landmarks)
-    np.testing.assert_array_equal(reopened.times_s, series.times_s)
+    reopened = ClipResult.from_npz(files["series.npz"])  # what the Video page opens
+    np.testing.assert_array_equal(reopened.series.landmarks, series.landmarks)
+    np.testing.assert_array_equal(reopened.series.times_s, series.times_s)
+    assert reopened.source.is_camera and reopened.elapsed_s == pytest.approx(result.elapsed_s)
 
-    assert recording.video is not None and recording.video_error is None
+    assert recording.video is not None
     with av.open(io.BytesIO(recording.video)) as container:
         video = list(container.decode(video=0))
     assert len(video) == 45 and (video[0].width, video[0].height) == (640, 480)
 
 
-def test_a_recording_stops_growing_at_its_limit(clip: list[av.VideoFrame]) -> None:
+def test_a_camera_that_changes_resolution_keeps_recording_scaled_to_the_first_size(processor: LiveProcessor,
+                                                                                  clip: list[av.VideoFrame]) -> None:
+    """The clip's first 15 frames three times: at 640x480, at 320x240 (as browsers step a busy camera down), and
+    as a 480x480 crop of columns 120-600. The recording stays 640x480, letterboxed, with its poses on the video."""
+    full = [frame.to_ndarray(format="rgb24") for frame in clip[:15]]
+    smaller = [cv2.resize(rgb, (320, 240), interpolation=cv2.INTER_AREA) for rgb in full]
+    cropped = [np.ascontiguousarray(rgb[:, 120:600]) for rgb in full]
+    processor.start_recording(with_video=True)
+    for i, rgb in enumerate(full + smaller + cropped):
+        processor.process_newest([camera_frame(rgb, i)])
+    recording = processor.stop_recording()
+    assert recording is not None
+    series = recording.result.series
+    assert series.frames == 45 and (series.width, series.height) == (640, 480)
+    assert recording.result.warnings == (
+        "The camera changed resolution from 640x480 to 320x240 at 0.5 s; later frames were scaled to fit.",
+        "The camera changed resolution from 320x240 to 480x480 at 1.0 s; later frames were scaled to fit.")
+
+    # The poses are in the recording's frame: at 320x240 where the same frame put them at 640x480; in the crop,
+    # shifted as the crop was (120 px left) and as the letterbox centres it (80 px right).
+    pixels = series.pixels[:, 0, STEADY]
+    found = series.present[:15, 0] & series.present[15:30, 0] & series.present[30:, 0]
+    assert found.sum() >= 12
+    scaled_error = np.abs(pixels[15:30] - pixels[:15])[found]
+    cropped_error = np.abs(pixels[30:] - (pixels[:15] + [-120 + 80, 0]))[found]
+    assert np.median(scaled_error) < 4 and np.median(cropped_error) < 4, (scaled_error, cropped_error)
+
+    # One 640x480 video throughout; the crop's frames have black bars left and right.
+    assert recording.video is not None
+    with av.open(io.BytesIO(recording.video)) as container:
+        video = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    assert len(video) == 45 and {frame.shape for frame in video} == {(480, 640, 3)}
+    for k in (0, 7, 14):
+        assert video[30 + k][:, :76].max() < 30 and video[30 + k][:, 564:].max() < 30
+        np.testing.assert_allclose(video[15 + k].mean(), video[k].mean(), atol=3)  # scaled back up, not barred
+        middle = np.abs(video[30 + k][:, 84:556].astype(int) - video[k][:, 124:596]).mean()
+        assert middle < 8, f"the crop is not where the letterbox puts it ({middle:.1f})"
+
+
+def test_a_recording_stops_growing_at_its_limit(processor: LiveProcessor, clip: list[av.VideoFrame]) -> None:
+    for frame in clip[:3]:
+        processor.process_newest([frame])
+    pose = processor.latest().pose
+    recorder = Recorder(PoseSettings(complexity="lite"), max_s=1.0)
+    for i in range(60):
+        recorder.add(i / 30, pose, frame_number=i, processing_s=0.01)
+    recording = recorder.finish()
+    recorder.add(3.0, pose, frame_number=90, processing_s=0.01)  # after finish: ignored
+    result = recording.result
+    assert result.series.frames == 31 and result.series.times_s[-1] == 1.0
+    assert result.elapsed_s == pytest.approx(31 * 0.01)  # only the frames recorded count
+    assert result.warnings == ("The recording reached its limit of 1 s and stopped there.",)
+    summary = json.loads(exports.summary_json(result, recording.kinematics))
+    assert summary["warnings"] == list(result.warnings)
+
+
+def test_a_recording_without_frames_is_none_not_an_empty_clip(processor: LiveProcessor) -> None:
+    assert Recorder(PoseSettings()).finish() is None
+    assert processor.stop_recording() is None  # none running
+    processor.start_recording()
+    assert processor.stop_recording() is None  # running, but no frame came
+
+
+def test_a_stream_that_ends_closes_its_model_and_the_next_stream_loads_it_again(clip: list[av.VideoFrame]) -> None:
+    """Through streamlit-webrtc's track: stopping it calls on_ended, the page's on_video_ended."""
     live = LiveProcessor()
     assert live.wait_until_ready()
+    engines = []
+
+    async def callback(frames: list[av.VideoFrame]) -> list[av.VideoFrame]:
+        out = live.process_newest(frames)
+        if live.engine is not None and live.engine not in engines:
+            engines.append(live.engine)
+        return [out]
+
+    async def stream(frames: int) -> None:
+        camera = PacedCamera(clip)
+        track = AsyncVideoProcessTrack(camera, CallbackAttachableProcessor(None, callback, live.stream_ended))
+        while camera.sent < frames:
+            await track.recv()
+        track.stop()
+
     try:
-        pose = None
-        for frame in clip[:3]:
-            live.process_newest([frame])
-            pose = live.latest().pose
-        recorder = Recorder(LiveSettings(), max_s=1.0)
-        for i in range(60):
-            recorder.add(i / 30, pose)
-        recording = recorder.finish()
-        recorder.add(3.0, pose)  # after finish: ignored
+        asyncio.run(stream(15))
+        assert len(engines) == 1 and engines[0].closed
+        assert live.engine is None and live.stats().model is None
+        live.update(LiveSettings(angles=("left knee",)))  # between streams a settings change loads nothing
+        assert live.stats().loading is None
+
+        asyncio.run(stream(45))  # the next stream's first frame loads the model again
+        assert len(engines) == 2 and engines[1].closed and live.latest().pose.people == 1
     finally:
         live.close()
-    assert recording.truncated and recording.series.frames == 31 and recording.series.times_s[-1] == 1.0
-    assert "limit" in json.loads(recording.summary_json())["warning"]
 
 
-def test_an_empty_recording_is_empty_not_an_error() -> None:
-    recording = Recorder(LiveSettings()).finish()
-    assert recording.series.frames == 0 and recording.duration_s == 0 and recording.fps == 0
-    assert recording.landmarks_csv().splitlines() == [",".join(LANDMARK_COLUMNS)]
-
-
-def test_no_ice_server_unless_configured_and_clear_errors_when_misconfigured() -> None:
-    assert ice_servers_from(None, {}) == [] and ice_servers_from({}, {}) == []
-    assert rtc_configuration([]) == {"iceServers": []}
-
-    secrets = {"ice_servers": [{"urls": "stun:stun.example.org:3478"},
-                               {"urls": ["turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349"],
-                                "username": "posescope", "credential": "s3cret"}]}
-    assert ice_servers_from(secrets, {}) == [
-        {"urls": ["stun:stun.example.org:3478"]},
-        {"urls": ["turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349"],
-         "username": "posescope", "credential": "s3cret"}]
-    environ = {"POSESCOPE_ICE_SERVERS": '[{"urls": "stun:stun.lan:3478"}]'}
-    assert ice_servers_from(secrets, environ) == [{"urls": ["stun:stun.lan:3478"]}]  # the environment wins
-
-    for secrets, words in [
-        ({"ice_servers": [{"urls": "turn:turn.example.org"}]}, "needs a `username` and a `credential`"),
-        ({"ice_servers": [{"urls": "http://example.org"}]}, "is not a STUN or TURN URL"),
-        ({"ice_servers": [{"url": "stun:stun.example.org"}]}, "must be a table with `urls`"),
-        ({"ice_servers": [{"urls": "stun:a.org", "password": "x"}]}, "unknown keys ['password']"),
-        ({"ice_servers": "stun:stun.example.org"}, "must be a list of servers"),
-    ]:
-        with pytest.raises(IceConfigError, match=None) as error:
-            ice_servers_from(secrets, {})
-        assert words in str(error.value) and ".streamlit/secrets.toml" in str(error.value)
-    with pytest.raises(IceConfigError, match="POSESCOPE_ICE_SERVERS is not valid JSON"):
-        ice_servers_from(None, {"POSESCOPE_ICE_SERVERS": "[{urls: stun:x}]"})
+def test_a_processor_nobody_holds_any_more_closes_its_model(clip: list[av.VideoFrame]) -> None:
+    """A browser session that closes drops its processor: its model must not stay loaded."""
+    live = LiveProcessor()
+    assert live.wait_until_ready()
+    live.process_newest([clip[0]])
+    engine = live.engine
+    assert engine is not None and not engine.closed
+    del live
+    gc.collect()
+    assert engine.closed

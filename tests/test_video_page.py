@@ -1,14 +1,17 @@
 """The Video page's logic through Streamlit's AppTest, with the real model and real (generated) videos.
 
-Every test runs with Python's temporary folder pointed at a folder of its own, and checks at the end that
-the page left nothing in it.
+The analysis runs as a background job; `upload` and `settle` rerun the page until it has finished, as the
+page's polling fragment does in a browser. Every test runs with Python's temporary folder pointed at a
+folder of its own, and checks at the end, once the sessions are released, that nothing is left in it.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,12 +22,12 @@ import numpy as np
 import pytest
 import streamlit as st
 from conftest import open_page
-from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 from streamlit.testing.v1 import AppTest
 
-import analysis.video
+from analysis import clips
 from analysis.engine import PoseSettings
-from analysis.video import ClipOptions, analyse_video
+from analysis.result import ClipOptions, ClipResult
+from analysis.video import analyse_video
 from analysis.video_io import read_frames
 
 CLIP_DOWNLOADS = ["Annotated video", "Landmarks CSV", "Angles CSV", "Summary JSON", "TRC person 1",
@@ -36,26 +39,34 @@ CLIP_DOWNLOADS = ["Annotated video", "Landmarks CSV", "Angles CSV", "Summary JSO
 
 @pytest.fixture(autouse=True)
 def temp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Python's temporary folder for the test; the page must leave it empty."""
+    """Python's temporary folder for the test; once the sessions end (their resources released, as when a
+    browser tab closes), the page must have left it empty."""
     folder = tmp_path / "tmp"
     folder.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(folder))
     yield folder
+    st.cache_resource.clear()  # releases every session's ClipSession: jobs cancelled, staged files removed
+    deadline = time.monotonic() + 15
+    while list(folder.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert sorted(p.name for p in folder.iterdir()) == [], "the page left temporary files behind"
 
 
 @pytest.fixture
 def analyses(monkeypatch: pytest.MonkeyPatch) -> list[ClipOptions]:
-    """The ClipOptions of every pose analysis the page starts (the page calls analysis.video.analyse_video)."""
+    """The ClipOptions of every pose analysis the page's jobs run (analysis.clips calls analyse_video), with the
+    process-wide result caches emptied first so that nothing comes from an earlier test."""
     calls: list[ClipOptions] = []
-    real = analysis.video.analyse_video
+    real = clips.analyse_video
 
     def counted(path: Any, settings: PoseSettings, options: ClipOptions = ClipOptions(), *args: Any,
-                **kwargs: Any) -> analysis.video.ClipAnalysis:
+                **kwargs: Any) -> ClipResult:
         calls.append(options)
         return real(path, settings, options, *args, **kwargs)
 
-    monkeypatch.setattr(analysis.video, "analyse_video", counted)
+    clips.ANALYSES.clear()
+    clips.MOTIONS.clear()
+    monkeypatch.setattr(clips, "analyse_video", counted)
     return calls
 
 
@@ -68,11 +79,46 @@ def video_page() -> AppTest:
     return open_page("video", timeout_s=120)
 
 
-def upload(app: AppTest, name: str, data: bytes, mime: str = "video/mp4") -> AppTest:
+def upload(app: AppTest, name: str, data: bytes, mime: str = "video/mp4", wait: bool = True) -> AppTest:
     app.file_uploader[0].set_value((name, data, mime))
     app.run()
     assert not app.exception, app.exception
+    return settle(app) if wait else app
+
+
+def running(app: AppTest) -> bool:
+    """The page shows a job's progress bar: queued or analysing."""
+    return len(app.get("progress")) > 0
+
+
+def settle(app: AppTest, timeout_s: float = 180) -> AppTest:
+    """Rerun the page, as its polling fragment does, until no analysis is under way."""
+    deadline = time.monotonic() + timeout_s
+    while running(app):
+        assert time.monotonic() < deadline, "the analysis did not finish"
+        time.sleep(0.25)
+        app.run()
+        assert not app.exception, app.exception
     return app
+
+
+def progress_text(app: AppTest) -> str:
+    return app.get("progress")[0].proto.text if running(app) else ""
+
+
+def frames_done(app: AppTest) -> int:
+    """Frames analysed so far, from the progress sentence ("Analysing: 125 / 600 frames · …"); 0 before."""
+    text = progress_text(app)
+    return int(text.split("Analysing: ")[1].split(" /")[0].replace(",", "")) if "Analysing: " in text else 0
+
+
+def wait_for_frames(app: AppTest, at_least: int, timeout_s: float = 120) -> int:
+    deadline = time.monotonic() + timeout_s
+    while (done := frames_done(app)) < at_least:
+        assert running(app) and time.monotonic() < deadline, f"stuck at {done} frames: {progress_text(app)!r}"
+        time.sleep(0.1)
+        app.run()
+    return done
 
 
 def encode(path: Path, frames: list[np.ndarray], fps: int = 30, codec: str = "libx264", rotation: int = 0,
@@ -121,7 +167,8 @@ def marker(figure: dict[str, Any]) -> float:
 
 
 def texts(elements: Any) -> str:
-    return "\n".join(e.value for e in elements)
+    """The elements' text as the user reads it: Markdown escapes (of file names) removed."""
+    return re.sub(r"\\(.)", r"\1", "\n".join(e.value for e in elements))
 
 
 def download_labels(app: AppTest) -> list[str]:
@@ -177,7 +224,6 @@ def test_scrubbing_moves_the_marker_the_frame_and_the_landmark_table(media: Path
 
 
 def test_smoothing_and_height_recompute_only_kinematics(media: Path, analyses: list[ClipOptions]) -> None:
-    st.cache_data.clear()
     app = upload(video_page(), "clip.mp4", (media / "clip.mp4").read_bytes())
     assert len(analyses) == 1
     smoothed = array(figure_with_y(app, "Angle (°)")["data"][1]["y"])
@@ -199,8 +245,7 @@ def test_trim_and_stride_apply_with_the_form_button(media: Path, analyses: list[
     app = upload(video_page(), "clip.mp4", (media / "clip.mp4").read_bytes())
     labelled(app.slider, "Part to analyse (s)").set_value((0.5, 1.5))
     labelled(app.number_input, "Frame stride").set_value(2)
-    labelled(app.button, "Analyse this part").click().run()
-    assert not app.exception, app.exception
+    settle(labelled(app.button, "Analyse this part").click().run())
     assert analyses[-1] == ClipOptions(start_s=0.5, end_s=1.5, stride=2)
     assert "analysed 15 frames" in texts(app.caption)
     angles = figure_with_y(app, "Angle (°)")
@@ -230,8 +275,7 @@ def test_privacy_mode_renders_the_skeleton_only(media: Path, analyses: list[Clip
     upload(app, "clip.mp4", (media / "clip.mp4").read_bytes())
     assert not app.error
     assert len(app.get("video")) == 1 and len(app.dataframe) == 2
-    if analyses:  # not from the cache: then the pipeline was asked for the skeleton only
-        assert analyses[-1].privacy
+    assert len(analyses) == 1 and analyses[0].privacy  # the caches were empty: the pipeline drew skeletons only
 
 
 def test_a_phone_video_hevc_mov_turned_to_portrait(tmp_path: Path, clip_frames: list[np.ndarray]) -> None:
@@ -262,17 +306,17 @@ def test_other_containers_are_read(tmp_path: Path, clip_frames: list[np.ndarray]
 
 
 def test_a_saved_recording_shows_charts_and_tables_without_video(media: Path) -> None:
-    series = analyse_video(media / "clip.mp4", PoseSettings(), ClipOptions(stride=3)).series
-    app = upload(video_page(), "session.npz", series.to_npz(), "application/octet-stream")
+    result = analyse_video(media / "clip.mp4", PoseSettings(), ClipOptions(stride=3), name="clip.mp4")
+    app = upload(video_page(), "session.npz", result.to_npz(), "application/octet-stream")
     assert not app.error and not app.exception
     assert len(app.get("video")) == 0
-    assert "A recording holds poses only" in texts(app.info)
-    assert "session.npz · recording of 20 frames" in texts(app.caption)
+    assert "A saved or recorded clip holds poses only" in texts(app.info)
+    assert "session.npz · 20 frames over 1.9 s · 960 × 540" in texts(app.caption)
     assert len(app.get("image")) == 1  # the skeleton drawn for the scrubbed frame
     angles = figure_with_y(app, "Angle (°)")
-    np.testing.assert_allclose(array(angles["data"][0]["x"]), series.times_s)
+    np.testing.assert_allclose(array(angles["data"][0]["x"]), result.series.times_s)
     assert len(app.dataframe) == 2
-    assert download_labels(app) == ["Landmarks CSV", "Angles CSV", "TRC person 1"]
+    assert download_labels(app) == CLIP_DOWNLOADS[1:]  # the same files as the video's, but for the video
 
 
 # --- bad input -------------------------------------------------------------------------------------------------------
@@ -289,6 +333,24 @@ def _audio_only(path: Path) -> bytes:
     return path.read_bytes()
 
 
+def _damaged_npz(path: Path, damage: str) -> bytes:
+    """A pose series with valid shapes whose times or size are wrong in one way."""
+    times = np.arange(10, dtype=np.float64) / 30
+    size = np.array([640, 480])
+    if damage == "unsorted":
+        times[[3, 4]] = times[[4, 3]]
+    elif damage == "repeated":
+        times[5] = times[4]
+    elif damage == "nan":
+        times[2] = np.nan
+    elif damage == "zero":
+        size = np.array([0, 0])
+    landmarks = np.full((10, 1, 33, 5), 0.5, np.float32)
+    np.savez(path, times_s=times, frame_index=np.arange(10), landmarks=landmarks,
+             world=np.zeros((10, 1, 33, 3), np.float32), size=size)
+    return path.with_suffix(".npz").read_bytes()
+
+
 def _not_ours_npz(path: Path) -> bytes:
     np.savez(path, weights=np.ones(3))
     return path.with_suffix(".npz").read_bytes()
@@ -298,15 +360,19 @@ def _not_ours_npz(path: Path) -> bytes:
     ("empty.mp4", lambda path: b"", "This file is empty (0 bytes)"),
     ("notes.mp4", lambda path: b"These are my training notes, not a video.\n" * 40, "not a video file we can read"),
     ("song.mp4", _audio_only, "no video track (it may be audio only)"),
-    ("weights.npz", _not_ours_npz, "not a PoseScope recording"),
-    ("junk.npz", lambda path: b"PK\x03\x04 not really a zip", "not a PoseScope recording"),
+    ("weights.npz", _not_ours_npz, "not a PoseScope pose series"),
+    ("junk.npz", lambda path: b"PK\x03\x04 not really a zip", "not a PoseScope pose series"),
+    ("unsorted.npz", lambda path: _damaged_npz(path, "unsorted"), "its frame times are not in order"),
+    ("repeated.npz", lambda path: _damaged_npz(path, "repeated"), "frame times repeat the one before"),
+    ("nan.npz", lambda path: _damaged_npz(path, "nan"), "some frame times are not numbers"),
+    ("zero.npz", lambda path: _damaged_npz(path, "zero"), "frame size 0 × 0 is not a picture size"),
 ])
 def test_bad_files_get_a_sentence_and_nothing_crashes(tmp_path: Path, name: str,
                                                       make: Callable[[Path], bytes], words: str) -> None:
     app = upload(video_page(), name, make(tmp_path / name))
     assert len(app.error) == 1, texts(app.error)
-    assert words in app.error[0].value and name in app.error[0].value
-    assert "Traceback" not in app.error[0].value
+    shown = texts(app.error)
+    assert words in shown and name in shown and "Traceback" not in shown
     assert len(app.get("video")) == 0 and len(app.get("plotly_chart")) == 0
 
 
@@ -343,46 +409,78 @@ def test_a_one_frame_video_shows_its_pose_without_curves(tmp_path: Path, clip_fr
 def test_a_4k_60fps_clip_says_it_will_take_a_while_and_works(tmp_path: Path, clip_frames: list[np.ndarray]) -> None:
     frames = [cv2.resize(rgb, (3840, 2160), interpolation=cv2.INTER_LINEAR) for rgb in clip_frames[:24:2]]
     data = encode(tmp_path / "uhd.mp4", frames, fps=60, options={"preset": "ultrafast"})
-    app = upload(video_page(), "uhd.mp4", data)
+    app = upload(video_page(), "uhd.mp4", data, wait=False)
+    assert "This is a 3840 × 2160 video at 60 frames/s" in texts(app.warning)  # while it is analysed
+    settle(app)
     assert not app.error
-    assert "This is a 3840 × 2160 video at 60 frames/s" in texts(app.warning)
     assert "analysed 12 frames" in texts(app.caption)
     assert len(app.get("video")) == 1 and len(figures(app)) == 3
 
 
-# --- cancelling ------------------------------------------------------------------------------------------------------
+# --- the analysis as a background job --------------------------------------------------------------------------------
 
 
-def test_cancel_stops_the_work_keeps_nothing_and_removes_temporary_files(
-        media: Path, temp_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A click during the analysis makes Streamlit raise inside the progress callback; here it is raised there
-    directly (StopException, what a stop or rerun request raises) while the temporary folder is in use."""
-    st.cache_data.clear()
-    real = analysis.video.analyse_video
-    seen: list[list[str]] = []
+@pytest.fixture(scope="module")
+def long_video(clip_frames: list[np.ndarray], tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """600 frames (20 s) of the test clip played forwards and backwards: long enough to act during its analysis."""
+    frames = [clip_frames[i % 118 if i % 118 < 60 else 118 - i % 118] for i in range(600)]
+    return encode(tmp_path_factory.mktemp("long") / "session.mp4", frames, options={"preset": "ultrafast"})
 
-    def interrupted(path: Any, settings: Any, options: Any, annotated: Any, on_progress: Any) -> Any:
-        def click(progress: Any) -> None:
-            on_progress(progress)
-            seen.append(sorted(p.name for p in Path(path).parent.iterdir()))
-            raise StopException()
-        return real(path, settings, options, annotated, click)
 
-    monkeypatch.setattr(analysis.video, "analyse_video", interrupted)
-    app = video_page()
-    app.file_uploader[0].set_value(("clip.mp4", (media / "clip.mp4").read_bytes(), "video/mp4"))
-    app.run()
-    assert seen and "upload.mp4" in seen[0]  # the work was under way, in temp_dir
-    assert list(temp_dir.iterdir()) == []  # the partial annotated video and the upload's copy are gone
-    assert len(app.get("video")) == 0
+def staged_names(temp_dir: Path) -> list[str]:
+    return sorted(p.name for folder in temp_dir.iterdir() for p in folder.iterdir())
 
-    app.button(key="cancel_analysis").click().run()  # the button the stopped run left on the page
+
+def test_touching_the_sidebar_and_leaving_the_page_neither_restart_nor_lose_the_analysis(
+        long_video: bytes, analyses: list[ClipOptions]) -> None:
+    app = upload(video_page(), "session.mp4", long_video, wait=False)
+    before = wait_for_frames(app, 60)
+    assert "/ 600 frames" in progress_text(app) and "frames/s" in progress_text(app)
+
+    labelled(app.slider, "Cutoff (Hz)").set_value(3.0).run()  # smoothing, calibration: the job goes on
+    labelled(app.number_input, "Person's height (m)").set_value(1.75).run()
+    assert frames_done(app) >= before, "the progress went back: the analysis restarted"
+    app.switch_page("views/image.py").run()  # away, and back: the uploader is empty then, the job is not
+    app.switch_page("views/video.py").run()
     assert not app.exception
+    assert frames_done(app) >= before or not running(app)
+    settle(app)
+    assert len(analyses) == 1, "the analysis ran more than once"
+    assert "analysed 600 frames" in texts(app.caption)
+    assert download_labels(app) == CLIP_DOWNLOADS
+    assert labelled(app.button, "Close this video")  # the video stays until closed or replaced
+
+
+def test_new_pose_settings_replace_the_job(long_video: bytes, analyses: list[ClipOptions], temp_dir: Path) -> None:
+    app = upload(video_page(), "session.mp4", long_video, wait=False)
+    wait_for_frames(app, 10)
+    labelled(app.radio, "Model").set_value("lite").run()
+    settle(app)
+    assert len(analyses) == 2  # the full model's job was cancelled, the lite one ran
+    assert "analysed 600 frames" in texts(app.caption)
+    assert staged_names(temp_dir) == ["upload.mp4"]  # one copy of the upload, no partial preview left
+
+
+def test_cancel_stops_the_work_keeps_no_partial_files_and_waits_to_be_asked_again(
+        long_video: bytes, analyses: list[ClipOptions], temp_dir: Path) -> None:
+    app = upload(video_page(), "session.mp4", long_video, wait=False)
+    wait_for_frames(app, 10)
+    app.button(key="cancel_analysis").click().run()
+    settle(app, timeout_s=10)
     assert "The analysis was cancelled" in texts(app.info)
-    assert len(seen) == 1  # it does not start again by itself
+    assert len(app.get("video")) == 0
+    assert staged_names(temp_dir) == ["upload.mp4"]  # the partial annotated video is gone; the upload stays
+    app.run()
+    assert not running(app) and len(analyses) == 1  # it does not start again by itself
 
-    monkeypatch.setattr(analysis.video, "analyse_video", real)
     labelled(app.button, "Analyse again").click().run()
-    assert not app.exception
-    assert len(app.get("video")) == 1  # nothing was cached from the stopped run: it ran in full now
-    assert "analysed 60 frames" in texts(app.caption)
+    settle(app)
+    assert "analysed 600 frames" in texts(app.caption) and len(analyses) == 2
+
+
+def test_file_names_are_shown_as_they_are_not_as_markdown(tmp_path: Path) -> None:
+    name = "**bold** [link](http://example.org) _x_.mp4"
+    app = upload(video_page(), name, b"These are my training notes, not a video.\n" * 40)
+    shown = app.error[0].value
+    assert r"\*\*bold\*\* \[link\]\(http\://example.org\) \_x\_.mp4" in shown
+    assert "not a video file we can read" in shown

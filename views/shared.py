@@ -60,7 +60,7 @@ def show_model_error(error: ModelError) -> None:
     st.error(str(error), icon=":material/extension_off:")
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|~<>$:])")
 
 
 def escape_markdown(text: str) -> str:

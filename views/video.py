@@ -79,7 +79,7 @@ def job_panel(session: ClipSession, job: Job) -> None:
 def video_view(session: ClipSession, upload: VideoUpload, settings: PoseSettings, privacy: bool,
                smoothing: Smoothing, height_m: float | None) -> None:
     caption = st.empty()
-    caption.caption(escape_markdown(clips.video_caption(upload, None)))
+    caption.caption(clips.video_caption(escape_markdown(upload.name), upload.info, None))
     options = clip_options(upload, privacy)
     outcome = session.analysis(settings, options)
     if isinstance(outcome, Job):
@@ -98,7 +98,7 @@ def video_view(session: ClipSession, upload: VideoUpload, settings: PoseSettings
             job_panel(session, outcome)
             return
         outcome = outcome.result
-    caption.caption(escape_markdown(clips.video_caption(upload, outcome)))
+    caption.caption(clips.video_caption(escape_markdown(upload.name), upload.info, outcome))
     key = clips.analysis_key(upload.staged.digest, settings, options)
     show_results(Shown(outcome.result, clips.motion(key, outcome.result, smoothing, height_m), outcome))
 
@@ -107,9 +107,8 @@ def recording_view(data: memoryview, name: str, smoothing: Smoothing, height_m: 
     digest = content_digest(data)
     result = clips.recording(digest, data, name)
     series = result.series
-    st.caption(escape_markdown(f"{name} · {series.frames} frames over "
-                               f"{float(series.times_s[-1] - series.times_s[0]):.1f} s · "
-                               f"{series.width} × {series.height}"))
+    st.caption(f"{escape_markdown(name)} · {series.frames} frames over "
+               f"{float(series.times_s[-1] - series.times_s[0]):.1f} s · {series.width} × {series.height}")
     show_results(Shown(result, clips.motion(digest, result, smoothing, height_m)))
 
 

@@ -11,19 +11,11 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, WebRtcStreamerContext, webrtc_streamer
 from streamlit_webrtc.webrtc import SignallingTimeoutError
 
+from analysis import exports
 from analysis.angles import ANGLE_NAMES
-from analysis.live import (
-    DEFAULT_LIVE_ANGLES,
-    IceConfigError,
-    LiveProcessor,
-    LiveSettings,
-    LiveStats,
-    Recording,
-    ice_servers_from,
-    live_figure,
-    recording_figure,
-    rtc_configuration,
-)
+from analysis.live import DEFAULT_LIVE_ANGLES, LiveProcessor, LiveSettings, LiveStats, live_figure
+from analysis.recording import Recording, recording_figure
+from views.ice import IceConfigError, ice_servers_from, rtc_configuration
 from views.shared import pose_settings_sidebar
 
 # The live chart, figures and table: twice a second, without rerunning the page. Each refresh is a script run,
@@ -67,11 +59,12 @@ CAMERA_HELP = """
 """
 
 
-def live_processor() -> LiveProcessor:
-    """This browser session's live pipeline, kept across reruns and camera restarts; the model starts loading
-    as the page opens, so that Start shows the skeleton at once."""
+def live_processor(settings: LiveSettings) -> LiveProcessor:
+    """This browser session's live pipeline, kept across reruns and camera restarts; its model starts loading
+    as the page first opens, so that the first Start shows the skeleton at once."""
     if "webcam_processor" not in st.session_state:
-        st.session_state.webcam_processor = LiveProcessor()
+        st.session_state.webcam_processor = LiveProcessor(settings)
+        st.session_state.webcam_processor.prepare()
     return st.session_state.webcam_processor
 
 
@@ -121,8 +114,8 @@ def show_figures(stats: LiveStats) -> None:
     lag.metric("Lag", fmt(stats.lag_ms, "ms"),
                help="How much later than the quickest frame the newest one reached processing. It stays near 0 "
                     "because frames are never queued: when processing falls behind, stale frames are dropped.")
-    dropped.metric("Dropped", f"{stats.dropped:,}",
-                   help=f"Stale frames skipped to keep up: {stats.dropped:,} of {stats.received:,} received.")
+    dropped.metric("Dropped", f"{stats.dropped:,} of {stats.received:,}",
+                   help="Stale frames skipped to keep up, of the frames received from the camera.")
     if stats.processed:
         st.caption(f"Camera {stats.camera_fps:.1f} fps · processing p95 {fmt(stats.processing_ms_p95, 'ms')} · "
                    f"{stats.width} × {stats.height} px · {stats.model} model · "
@@ -185,54 +178,46 @@ def live_panel(ctx: WebRtcStreamerContext, live: LiveProcessor, names: list[str]
     show_table(live)
 
 
-def recording_controls(ctx: WebRtcStreamerContext, live: LiveProcessor, with_video: bool) -> None:
-    def stop() -> None:
-        st.session_state.webcam_recording = live.stop_recording()
+def stop_recording(live: LiveProcessor) -> None:
+    st.session_state.webcam_recording = recording = live.stop_recording()
+    if recording is None:
+        st.toast("Nothing was recorded: no camera frame arrived while recording.", icon=":material/videocam_off:")
 
+
+def recording_controls(ctx: WebRtcStreamerContext, live: LiveProcessor, with_video: bool) -> None:
     recorder = live.recorder
     if recorder is None:
         st.button("Start recording", icon=":material/fiber_manual_record:", on_click=live.start_recording,
                   args=(with_video,), disabled=not ctx.state.playing,
                   help="Record the landmarks and angles (and the video, if chosen).")
     else:
-        st.button("Stop recording", icon=":material/stop:", type="primary", on_click=stop)
+        st.button("Stop recording", icon=":material/stop:", type="primary", on_click=stop_recording, args=(live,))
         st.caption("Recording… the time runs in the corner of the picture.")
 
 
 def show_recording(recording: Recording, names: list[str]) -> None:
     st.subheader("Recording")
-    series = recording.series
-    if series.frames == 0:
-        st.info("The recording has no frames: start the camera, then record.", icon=":material/fiber_manual_record:")
-        return
+    result = recording.result
+    series = result.series
     people = int(series.present.any(axis=0).sum())
-    st.caption(f"Started {recording.started:%H:%M:%S}: {recording.duration_s:.1f} s, {series.frames} frames "
-               f"({recording.fps:.1f} frames/s), {series.width} × {series.height} px, "
+    analysed = f", analysed at {result.frames_per_s:.0f} frames/s" if result.frames_per_s else ""
+    st.caption(f"Started {recording.started:%H:%M:%S}: {series.times_s[-1]:.1f} s, {series.frames} frames "
+               f"({result.capture_fps:.1f} frames/s{analysed}), {series.width} × {series.height} px, "
                f"{people} {'person' if people == 1 else 'people'} found.")
-    if recording.truncated:
-        st.warning("The recording reached its 20-minute limit and stopped growing there.", icon=":material/timer:")
-    if recording.video_error:
-        st.warning(f"The video could not be recorded ({recording.video_error}); the pose data is complete.")
+    for warning in result.warnings:
+        st.warning(warning, icon=":material/info:")
     if names:
         st.plotly_chart(recording_figure(recording, names), key="webcam_recording_chart")
-    stem = recording.stem
-    buttons = st.columns(5)
-    buttons[0].download_button("Landmarks CSV", recording.landmarks_csv, f"{stem}_landmarks.csv", "text/csv",
-                               on_click="ignore")
-    buttons[1].download_button("Angles CSV", recording.angles_csv, f"{stem}_angles.csv", "text/csv",
-                               on_click="ignore")
-    buttons[2].download_button("Summary (JSON)", recording.summary_json, f"{stem}_summary.json", "application/json",
-                               on_click="ignore")
-    buttons[3].download_button("Pose series (.npz)", recording.to_npz, f"{stem}_series.npz",
-                               "application/octet-stream", on_click="ignore",
-                               help="Open this file on the Video page to chart it with smoothing and speeds.")
+    row = st.container(horizontal=True)
+    for file in exports.clip_files(result, recording.kinematics):
+        row.download_button(file.label, file.make, f"{recording.stem}_{file.name}", file.mime, on_click="ignore")
     if recording.video is not None:
-        buttons[4].download_button("Video (MP4)", recording.video, f"{stem}.mp4", "video/mp4", on_click="ignore")
+        row.download_button("Video (MP4)", recording.video, f"{recording.stem}.mp4", "video/mp4", on_click="ignore")
 
 
 st.title("Webcam")
 settings, window_s, with_video = settings_sidebar()
-live = live_processor()
+live = live_processor(settings)
 live.update(settings)
 
 if camera_needs_https():
@@ -262,7 +247,7 @@ with picture:
                  "another machine, configure a STUN or TURN server (see the README).", icon=":material/power_off:")
         st.stop()
     if live.recorder is not None and not (ctx.state.playing or ctx.state.signalling):
-        st.session_state.webcam_recording = live.stop_recording()  # the camera stopped: so does the recording
+        stop_recording(live)  # the camera stopped: so does the recording
     if not ctx.state.playing:
         st.caption("Press **Start** and allow the camera. Your skeleton, joint angles and a live chart appear in a "
                    "second or two; everything is computed on this machine and nothing is sent anywhere else.")

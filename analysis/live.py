@@ -83,7 +83,8 @@ class LiveStats:
     """How the stream is doing. Times in milliseconds.
 
     received: frames that reached the processor; processed: frames analysed and sent back; dropped:
-    stale frames skipped because a newer one had arrived meanwhile (received = processed + dropped).
+    stale frames skipped because a newer one had arrived meanwhile (received = processed + dropped, and the
+    frame being processed).
     fps: frames processed per second over the last two seconds; camera_fps: frames arriving per second.
     processing_ms_*: the whole per-frame path (conversion, pose, angles, drawing) over the last frames.
     lag_ms: how much later than the quickest frame of this stream the newest frame reached processing;

@@ -126,6 +126,42 @@ def test_bus_photo_shows_skeleton_landmarks_angles_and_3d_view(page: Page, app_u
     full_page_screenshot(page, SCREENSHOT)
 
 
+def test_two_photos_with_the_same_name_each_show_with_their_own_downloads(page: Page, app_url: AppServer,
+                                                                          media: Path, tmp_path: Path) -> None:
+    """Two phones' IMG_0001.jpg: different photos, one name; and a name Markdown would read as formatting."""
+    photo = Image.open(media / "bus.jpg")
+    buffers = []
+    for picture in (photo, photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)):
+        buffer = io.BytesIO()
+        picture.save(buffer, "JPEG", quality=90)
+        buffers.append(buffer.getvalue())
+    open_image_page(page, app_url)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files([
+        {"name": "IMG_0001.jpg", "mimeType": "image/jpeg", "buffer": buffers[0]},
+        {"name": "IMG_0001.jpg", "mimeType": "image/jpeg", "buffer": buffers[1]},
+        {"name": "**me** [at](x).jpg", "mimeType": "image/jpeg", "buffer": buffers[0]},
+    ])
+    pictures = page.locator('[data-testid="stImage"] img')
+    wait_visible(pictures.nth(2), app_url, "The third annotated photo")
+    wait_for_app_idle(page)
+    expect(pictures).to_have_count(3)
+    expect(page.get_by_text("IMG_0001.jpg: 810 × 1080 px, 1 person")).to_have_count(2)
+    expect(page.get_by_text("**me** [at](x).jpg: 810 × 1080 px, 1 person")).to_have_count(1)  # shown as it is
+
+    downloads = page.get_by_test_id("stDownloadButton").filter(has_text="Annotated PNG")
+    expect(downloads).to_have_count(3)
+    names, pixels = [], []
+    for i in range(3):
+        with page.expect_download() as caught:
+            downloads.nth(i).locator("button").click()
+        names.append(caught.value.suggested_filename)
+        pixels.append(np.asarray(Image.open(caught.value.path()).convert("RGB"), np.int16))
+    assert names == ["IMG_0001_annotated.png", "IMG_0001-2_annotated.png", "me_at_x_annotated.png"]
+    assert np.abs(pixels[0] - pixels[1]).mean() > 10  # each download is its own photo's, not the other's
+    assert np.abs(pixels[0] - pixels[2]).mean() < 1
+    assert_no_exception(page)
+
+
 def test_photo_without_a_person_says_so(page: Page, app_url: AppServer, media: Path) -> None:
     open_image_page(page, app_url)
     upload_files(page, media / "zidane.jpg")

@@ -31,6 +31,7 @@ from browser_support import (  # noqa: F401 - the *_fixture names register the a
     playwright_fixture,
 )
 from playwright.sync_api import Browser, Frame, Page, Playwright, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from analysis.exports import ANGLE_COLUMNS, SUMMARY_FORMAT
 from analysis.live import DEFAULT_LIVE_ANGLES
@@ -73,6 +74,17 @@ WATCH_FRAMES = """() => {
     const watch = (now, meta) => { window.__frames.push([meta.rtpTimestamp, meta.presentationTime]);
                                    video.requestVideoFrameCallback(watch); };
     video.requestVideoFrameCallback(watch);
+}"""
+
+# The live panel's figures in one look at the page: its metrics by label, and the caption below them.
+PANEL_FIGURES = """() => {
+    const figures = {};
+    for (const box of document.querySelectorAll('[data-testid="stMetric"]'))
+        figures[box.querySelector('[data-testid="stMetricLabel"]').innerText.trim()] =
+            box.querySelector('[data-testid="stMetricValue"]').innerText;
+    const captions = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')].map(c => c.innerText);
+    figures.caption = captions.find(text => text.startsWith('Camera ')) || '';
+    return figures;
 }"""
 
 CHART_DATA = """plot => (plot._fullData || []).map(trace => ({
@@ -125,11 +137,6 @@ def poll(read: Callable[[], T], done: Callable[[T], bool], timeout_s: float, pag
     return value
 
 
-def metric(page: Page, label: str) -> str:
-    box = page.get_by_test_id("stMetric").filter(has=page.get_by_test_id("stMetricLabel").filter(has_text=label))
-    return box.get_by_test_id("stMetricValue").inner_text()
-
-
 def numbers(text: str) -> list[float]:
     found = re.findall(r"-?[\d,]*\d(?:\.\d+)?", text)
     assert found, f"no number in {text!r}"
@@ -174,7 +181,7 @@ def test_live_stream_shows_skeleton_chart_figures_and_records(page: Page, app_ur
     first = poll(lambda: chart_traces(page), lambda traces: bool(traces and len(traces[0]["y"]) > 10), 10, page)
     assert first and len(first[0]["y"]) > 10, f"The live chart got no data: {first}"
     page.wait_for_timeout(1500)
-    second = chart_traces(page)
+    second = poll(lambda: chart_traces(page), bool, 5, page)  # not while Plotly redraws it
     assert [trace["name"] for trace in second] == list(DEFAULT_LIVE_ANGLES)
     for trace in second:
         values = np.array(trace["y"], float)
@@ -185,21 +192,28 @@ def test_live_stream_shows_skeleton_chart_figures_and_records(page: Page, app_ur
 
     # 3. The figures shown are sane.
     page.wait_for_timeout(3000)
-    fps, processing, lag, dropped = (metric(page, name) for name in ("Processed", "Processing", "Lag", "Dropped"))
-    print(f"shown: {fps}, {processing}, lag {lag}, dropped {dropped}")
+    # Every frame received was analysed or dropped as stale, none lost or failed: "Dropped 84 of 179" and
+    # "95 frames analysed" add up, but for the frame being analysed as the figures were taken. The panel
+    # refreshes twice a second, so look until one refresh is all shown.
+    def counts_add_up(figures: dict[str, str]) -> bool:
+        if not re.match(r"Camera [\d.]+ fps · [\d,]+ frames analysed", figures.get("caption", "")):
+            return False
+        (dropped_frames, received), analysed = numbers(figures["Dropped"]), numbers(figures["caption"])[1]
+        return received - dropped_frames - analysed in (0, 1)
+
+    figures = poll(lambda: page.evaluate(PANEL_FIGURES), counts_add_up, 5, page, every_ms=50)
+    fps, processing, lag, dropped, caption = (figures.get(name, "") for name in
+                                              ("Processed", "Processing", "Lag", "Dropped", "caption"))
+    print(f"shown: {fps}, {processing}, lag {lag}, dropped {dropped}; {caption}")
+    assert counts_add_up(figures), f"dropped {dropped} and {caption} do not add up to the frames received"
     assert 5 <= number(fps) <= 40, f"processed frames/s {fps}"
     assert 1 <= number(processing) <= 150, f"processing time {processing}"
     assert 0 <= number(lag) <= 1000, f"lag {lag}"
-    caption = page.get_by_text(re.compile(r"^Camera [\d.]+ fps · processing p95")).inner_text()
-    camera_fps = number(caption)
+    camera_fps, received = number(caption), numbers(dropped)[1]
     assert 10 <= camera_fps <= 40, caption
-    # "5 of 250": every frame since the first is counted, and only the share processing could not keep up with
-    # (1 - processed/camera, over the last 2 s; some slack for the start) is dropped.
-    dropped_frames, received = numbers(dropped)
+    # received counts the camera's frames since it started
     streaming_s = time.monotonic() - started - first_skeleton_s
     assert 0.5 * camera_fps * streaming_s <= received <= 1.5 * camera_fps * (time.monotonic() - started), dropped
-    behind = max(0.0, 1 - number(fps) / camera_fps)
-    assert dropped_frames <= (behind + 0.15) * received, f"dropped {dropped} at {fps}, the camera at {camera_fps} fps"
 
     # 4. No growing delay: the browser's presentation time against the camera's clock stays level.
     frames = np.array(camera.evaluate("() => window.__frames"), float)
@@ -236,7 +250,10 @@ def test_live_stream_shows_skeleton_chart_figures_and_records(page: Page, app_ur
     def download(label: str) -> bytes:
         with page.expect_download(timeout=30_000) as info:
             downloads.filter(has_text=label).click()
-        return Path(info.value.path()).read_bytes()
+        try:
+            return Path(info.value.path()).read_bytes()
+        except PlaywrightError as error:
+            raise AssertionError(f"The {label} download failed ({error}).\nServer log:\n{app_url.log()}") from None
 
     result = ClipResult.from_npz(download("Pose series (.npz)"))
     series = result.series

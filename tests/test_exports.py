@@ -18,25 +18,26 @@ from analysis.engine import PoseSettings
 from analysis.landmarks import INDEX, LANDMARK_NAMES
 from analysis.series import Kinematics, PoseSeries, Smoothing, kinematics
 from analysis.tables import LANDMARK_COLUMNS
-from analysis.video import ClipAnalysis, ClipOptions, analyse_video
+from analysis.result import ClipOptions, ClipResult, Source
+from analysis.video import analyse_video
 
 SMOOTHING = Smoothing()
 
 
 @pytest.fixture(scope="module")
-def one(media: Path) -> ClipAnalysis:
+def one(media: Path) -> ClipResult:
     """The whole clip, one person: the jumper, found in every frame."""
-    return analyse_video(media / "clip.mp4", PoseSettings(max_people=1))
+    return analyse_video(media / "clip.mp4", PoseSettings(max_people=1), name="clip.mp4")
 
 
 @pytest.fixture(scope="module")
-def two(media: Path) -> ClipAnalysis:
+def two(media: Path) -> ClipResult:
     """The whole clip, up to two people: the walker comes in late."""
-    return analyse_video(media / "clip.mp4", PoseSettings(max_people=2))
+    return analyse_video(media / "clip.mp4", PoseSettings(max_people=2), name="clip.mp4")
 
 
 @pytest.fixture(scope="module")
-def trimmed(media: Path) -> ClipAnalysis:
+def trimmed(media: Path) -> ClipResult:
     """From 0.2 s to 1.5 s, every second frame: source frames 6, 8, ..., 44.
 
     (The detector finds the jumper in few frames on its own, mid-jump least; tracking from a frame where it
@@ -57,7 +58,7 @@ def _jumper(series: PoseSeries) -> int:
 @pytest.mark.parametrize("clip", ["one", "two", "trimmed"])
 def test_landmarks_csv_has_33_rows_per_person_found_in_each_frame(clip: str, request: pytest.FixtureRequest) -> None:
     series = request.getfixturevalue(clip).series
-    table = _csv(exports.landmarks_csv(series))
+    table = _csv(exports.landmarks_csv(request.getfixturevalue(clip)))
     assert list(table.columns) == ["frame", "time_s", "person", "landmark", "x", "y", "z", "visibility", "presence",
                                    "world_x", "world_y", "world_z"] == LANDMARK_COLUMNS
     assert len(table) == series.present.sum() * 33 > 0
@@ -66,12 +67,12 @@ def test_landmarks_csv_has_33_rows_per_person_found_in_each_frame(clip: str, req
     assert not table.drop(columns="landmark").isna().any().any()
 
 
-def test_landmark_frames_are_the_source_frame_numbers_after_a_trim_and_stride(trimmed: ClipAnalysis) -> None:
+def test_landmark_frames_are_the_source_frame_numbers_after_a_trim_and_stride(trimmed: ClipResult) -> None:
     series = trimmed.series
     np.testing.assert_array_equal(series.frame_index, np.arange(6, 45, 2))
     found = series.present[:, 0]
     assert found.sum() >= 15
-    table = _csv(exports.landmarks_csv(series))
+    table = _csv(exports.landmarks_csv(trimmed))
     assert sorted(table.frame.unique()) == series.frame_index[found].tolist()
     np.testing.assert_allclose(table.time_s, table.frame / 30, atol=1e-3)  # a frame's own time, from the video's start
     i = int(np.flatnonzero(found)[-1])
@@ -83,9 +84,9 @@ def test_landmark_frames_are_the_source_frame_numbers_after_a_trim_and_stride(tr
 
 # angles.csv and the angle summary
 
-def test_angles_csv_columns_rows_and_frames(two: ClipAnalysis, trimmed: ClipAnalysis) -> None:
+def test_angles_csv_columns_rows_and_frames(two: ClipResult, trimmed: ClipResult) -> None:
     motion = kinematics(two.series, SMOOTHING)
-    table = _csv(exports.angles_csv(two.series, motion))
+    table = _csv(exports.angles_csv(two, motion))
     assert list(table.columns) == ["frame", "time_s", "person", *ANGLE_NAMES, *(f"{n} (3D)" for n in ANGLE_NAMES)]
     # A row wherever a person was found, and where smoothing bridged a short gap.
     found = {(int(two.series.frame_index[f]), p + 1) for f, p in zip(*np.nonzero(two.series.present))}
@@ -94,13 +95,13 @@ def test_angles_csv_columns_rows_and_frames(two: ClipAnalysis, trimmed: ClipAnal
     jumper = table[table.person == _jumper(two.series) + 1]
     assert jumper["left knee"].notna().mean() > 0.8 and jumper["left knee (3D)"].notna().mean() > 0.8
 
-    trimmed_table = _csv(exports.angles_csv(trimmed.series, kinematics(trimmed.series, SMOOTHING)))
+    trimmed_table = _csv(exports.angles_csv(trimmed, kinematics(trimmed.series, SMOOTHING)))
     assert trimmed_table.frame.tolist() == list(range(6, 45, 2))
 
 
-def test_jumping_jack_angles_are_plausible(one: ClipAnalysis) -> None:
+def test_jumping_jack_angles_are_plausible(one: ClipResult) -> None:
     motion = kinematics(one.series, SMOOTHING)
-    table = _csv(exports.angles_csv(one.series, motion))
+    table = _csv(exports.angles_csv(one, motion))
     jumper = table[table.person == _jumper(one.series) + 1]
     assert len(jumper) == 60
     for side in ("left", "right"):
@@ -113,9 +114,9 @@ def test_jumping_jack_angles_are_plausible(one: ClipAnalysis) -> None:
     assert segments.stack().between(-180, 180).all()  # in their defined range, not unwrapped into whole turns
 
 
-def test_angle_summary_matches_what_the_csv_holds(one: ClipAnalysis) -> None:
+def test_angle_summary_matches_what_the_csv_holds(one: ClipResult) -> None:
     motion = kinematics(one.series, SMOOTHING)
-    table = _csv(exports.angles_csv(one.series, motion))
+    table = _csv(exports.angles_csv(one, motion))
     summary = exports.angle_summary(motion, 0).set_index("angle")
     assert list(exports.angle_summary(motion, 0).columns) == ["angle", "min", "max", "range", "mean"]
     for name in ("left knee", "right shoulder", "trunk lean", "neck flexion"):
@@ -141,25 +142,26 @@ def test_segment_angles_are_summarised_on_the_circle() -> None:
 
 def _empty_kinematics(frames: int, people: int) -> Kinematics:
     nan = np.full((frames, people, len(ANGLE_NAMES)), np.nan)
-    return Kinematics(np.full((frames, people, 33, 2), np.nan), np.full((frames, people, 33, 3), np.nan), nan, nan, nan, np.zeros((frames, people, 33), bool), np.full((frames, people, 33), np.nan),
-                      None, nan)
+    return Kinematics(np.full((frames, people, 33, 2), np.nan), np.full((frames, people, 33, 3), np.nan), nan, nan,
+                      nan, np.zeros((frames, people, 33), bool), np.full((frames, people, 33), np.nan), None, nan,
+                      SMOOTHING, None)
 
 
 # summary.json
 
-def test_summary_json_is_strict_json_with_settings_counts_and_per_person_angles(two: ClipAnalysis) -> None:
+def test_summary_json_is_strict_json_with_settings_counts_and_per_person_angles(two: ClipResult) -> None:
     series = two.series
     motion = kinematics(series, SMOOTHING, height_m=1.8)
     # An angle never measured (as if the left hand were hidden throughout) must come out null, not NaN.
     angles = motion.angles_2d.copy()
     angles[..., ANGLE_NAMES.index("left wrist")] = np.nan
     motion = dataclasses.replace(motion, angles_2d=angles)
-    text = exports.summary_json(two, motion, SMOOTHING, height_m=1.8, source="clip.mp4")
+    text = exports.summary_json(two, motion)
 
     def no_nan(constant: str) -> None:
         raise AssertionError(f"{constant} in summary.json")
     summary = json.loads(text, parse_constant=no_nan)
-    assert {"format", "source", "settings", "video", "counts", "people", "timing", "warning"} <= summary.keys()
+    assert {"format", "source", "settings", "video", "counts", "people", "timing", "warnings"} <= summary.keys()
     assert summary["settings"]["pose"]["max_people"] == 2 and summary["settings"]["pose"]["complexity"] == "full"
     assert summary["settings"]["clip"]["stride"] == 1 and summary["settings"]["smoothing"]["cutoff_hz"] == 6.0
     assert summary["settings"]["height_m"] == 1.8
@@ -178,15 +180,16 @@ def test_summary_json_is_strict_json_with_settings_counts_and_per_person_angles(
     assert person["angles_3d_deg"]["right knee"]["max"] <= 180
     assert person["speed"]["unit"] == "m/s" and 0 < person["speed"]["landmarks"]["right_wrist"]["max"] < 30
     assert summary["timing"]["elapsed_s"] > 0 and summary["timing"]["frames_per_s"] > 0
-    assert summary["warning"] is None
+    assert summary["warnings"] == []
+    assert summary["source"] == {"name": "clip.mp4", "kind": "file"}
 
 
-def test_a_hidden_hand_leaves_the_other_angles_measurable(one: ClipAnalysis) -> None:
+def test_a_hidden_hand_leaves_the_other_angles_measurable(one: ClipResult) -> None:
     series = one.series
     landmarks = series.landmarks.copy()
     landmarks[:, :, [INDEX["left_wrist"], INDEX["left_index"]], 3] = 0.0  # visibility 0: hidden throughout
     motion = kinematics(dataclasses.replace(series, landmarks=landmarks), SMOOTHING)
-    table = _csv(exports.angles_csv(series, motion))
+    table = _csv(exports.angles_csv(one, motion))
     assert table["left wrist"].isna().all()
     assert table["left knee"].notna().mean() > 0.8
 
@@ -252,7 +255,7 @@ def _assert_rows_keep_every_cell(read: ReadBack) -> None:
     assert all(len(row) == 2 + 3 * len(read.markers) + 1 and row[-1] == "" for row in cells)
 
 
-def test_trc_reads_back_in_pose2sim_as_our_world_landmarks_in_opensim_axes(one: ClipAnalysis, read_trc: TrcReader,
+def test_trc_reads_back_in_pose2sim_as_our_world_landmarks_in_opensim_axes(one: ClipResult, read_trc: TrcReader,
                                                                            tmp_path: Path) -> None:
     series = one.series
     text = exports.trc(series, 0, rate_hz=30.0)  # builds the TRC
@@ -271,7 +274,7 @@ def test_trc_reads_back_in_pose2sim_as_our_world_landmarks_in_opensim_axes(one: 
     _assert_rows_keep_every_cell(read)
 
 
-def test_trc_leaves_missing_markers_empty_and_keeps_every_row_full_length(trimmed: ClipAnalysis, read_trc: TrcReader,
+def test_trc_leaves_missing_markers_empty_and_keeps_every_row_full_length(trimmed: ClipResult, read_trc: TrcReader,
                                                                           tmp_path: Path) -> None:
     series = trimmed.series
     assert series.present[:3, 0].all() and series.present[5, 0]
@@ -295,18 +298,19 @@ def test_trc_leaves_missing_markers_empty_and_keeps_every_row_full_length(trimme
     _assert_rows_keep_every_cell(read)
 
 
-def test_write_all_writes_every_file_and_a_trc_per_person_found(two: ClipAnalysis, read_trc: TrcReader,
+def test_write_all_writes_every_file_and_a_trc_per_person_found(two: ClipResult, read_trc: TrcReader,
                                                                 tmp_path: Path) -> None:
     motion = kinematics(two.series, SMOOTHING)
-    written = exports.write_all(two, motion, SMOOTHING, tmp_path, tmp_path / "annotated.mp4",  # builds the TRCs
-                                source="clip.mp4")
+    written = exports.write_all(two, motion, tmp_path, tmp_path / "annotated.mp4")  # builds the TRCs
     people = np.flatnonzero(two.series.present.any(axis=0))
-    expected = {"landmarks.csv", "angles.csv", "summary.json", *(f"person{p + 1}.trc" for p in people)}
+    expected = {"landmarks.csv", "angles.csv", "summary.json", *(f"person{p + 1}.trc" for p in people), "series.npz"}
     assert {p.name for p in written} == expected == {p.name for p in tmp_path.iterdir()}
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["files"] == ["annotated.mp4", "landmarks.csv", "angles.csv",
-                                *(f"person{p + 1}.trc" for p in people), "summary.json"]
-    assert summary["source"] == "clip.mp4"
+    assert summary["files"] == ["annotated.mp4", "landmarks.csv", "angles.csv", "summary.json",
+                                *(f"person{p + 1}.trc" for p in people), "series.npz"]
+    assert summary["source"] == {"name": "clip.mp4", "kind": "file"}
+    saved = ClipResult.from_npz((tmp_path / "series.npz").read_bytes())
+    np.testing.assert_array_equal(saved.series.landmarks, two.series.landmarks)
     for p in people:
         read = read_trc(tmp_path / f"person{p + 1}.trc")
         # The cleaned (smoothed) world landmarks, from the first to the last frame with any of them.
@@ -321,31 +325,30 @@ def test_write_all_writes_every_file_and_a_trc_per_person_found(two: ClipAnalysi
         np.testing.assert_allclose(read.xyz, cleaned[first:last], rtol=0, atol=1e-6)
 
 
-def test_trc_rates_from_a_video_its_stride_and_a_recording(one: ClipAnalysis, trimmed: ClipAnalysis) -> None:
-    assert exports.trc_rates(one.series, one) == (30.0, 30.0)
-    assert exports.trc_rates(trimmed.series, trimmed) == (15.0, 30.0)  # every second frame of a 30 fps video
-    rate, camera = exports.trc_rates(trimmed.series, None)  # a recording: the rate of its frame times
+def test_trc_rates_from_a_video_its_stride_and_a_recording(one: ClipResult, trimmed: ClipResult) -> None:
+    assert exports.trc_rates(one) == (30.0, 30.0)
+    assert exports.trc_rates(trimmed) == (15.0, 30.0)  # every second frame of a 30 fps video
+    recorded = ClipResult(trimmed.series, Source("camera"))
+    rate, camera = exports.trc_rates(recorded)  # a recording: the rate of its frame times
     assert rate == pytest.approx(15.0, rel=1e-3) and camera is None
-    no_rate = dataclasses.replace(one, info=dataclasses.replace(one.info, fps=0.0))
-    assert exports.trc_rates(one.series, no_rate) == (pytest.approx(30.0, rel=1e-3), None)
-    single = dataclasses.replace(one.series, times_s=one.series.times_s[:1], frame_index=one.series.frame_index[:1],
-                                 landmarks=one.series.landmarks[:1], world=one.series.world[:1])
-    assert exports.trc_rates(single, None) == (30.0, None)
+    no_rate = dataclasses.replace(one, source=Source("x.avi", dataclasses.replace(one.source.video, fps=0.0)))
+    assert exports.trc_rates(no_rate) == (pytest.approx(30.0, rel=1e-3), None)
+    assert exports.trc_rates(ClipResult(one.series.select(frames=slice(0, 1)), Source("camera"))) == (30.0, None)
 
 
-def test_trc_files_count_people_from_1_as_the_page_does(trimmed: ClipAnalysis, read_trc: TrcReader,
+def test_trc_files_count_people_from_1_as_the_page_does(trimmed: ClipResult, read_trc: TrcReader,
                                                         tmp_path: Path) -> None:
     assert [exports.trc_name(p) for p in range(3)] == ["person1.trc", "person2.trc", "person3.trc"]
     motion = kinematics(trimmed.series, SMOOTHING)
-    text = exports.person_trc(trimmed.series, motion, 0, trimmed)  # builds the TRC
+    text = exports.person_trc(trimmed, motion, 0)  # builds the TRC
     read = read_trc(_write(tmp_path, text))
     assert read.lines[0] == "PathFileType\t4\t(X/Y/Z)\tperson1.trc"
     assert (read.header["DataRate"], read.header["CameraRate"]) == ("15", "30")
     assert np.isfinite(read.xyz).any()
 
 
-def test_person_trc_falls_back_to_raw_world_landmarks_when_smoothing_left_none(one: ClipAnalysis) -> None:
+def test_person_trc_falls_back_to_raw_world_landmarks_when_smoothing_left_none(one: ClipResult) -> None:
     motion = kinematics(one.series, SMOOTHING)
     hidden = dataclasses.replace(motion, world=np.full_like(motion.world, np.nan))
-    assert exports.person_trc(one.series, hidden, 0, one) == exports.trc(
+    assert exports.person_trc(one, hidden, 0) == exports.trc(
         one.series, 0, rate_hz=30.0, camera_rate_hz=30.0, name="person1.trc")

@@ -59,6 +59,15 @@ def test_several_photos_at_once_each_get_their_own_result(media: Path) -> None:
     assert any("No person was found" in info.value for info in app.info)
 
 
+def test_photos_whose_names_are_or_become_the_same_each_get_their_own_result(media: Path) -> None:
+    bus = (media / "bus.jpg").read_bytes()
+    app = upload(image_page(), ("IMG_0001.jpg", bus, "image/jpeg"), ("IMG_0001.jpg", bus, "image/jpeg"),
+                 ("a b.jpg", bus, "image/jpeg"), ("a_b.jpg", bus, "image/jpeg"))
+    assert len(app.get("image")) == 4 and len(app.get("plotly_chart")) == 4
+    assert [button.label for button in app.get("download_button")].count("Annotated PNG") == 4
+    # (The downloads' file names, IMG_0001-2_annotated.png and so on, are checked in the browser test.)
+
+
 @pytest.fixture
 def shown_media(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
     """The bytes of every media file the page hands Streamlit (st.image's pictures), by the URL the page shows.

@@ -117,7 +117,8 @@ def show_figures(stats: LiveStats) -> None:
     dropped.metric("Dropped", f"{stats.dropped:,} of {stats.received:,}",
                    help="Stale frames skipped to keep up, of the frames received from the camera.")
     if stats.processed:
-        st.caption(f"Camera {stats.camera_fps:.1f} fps · processing p95 {fmt(stats.processing_ms_p95, 'ms')} · "
+        st.caption(f"Camera {stats.camera_fps:.1f} fps · {stats.processed:,} frames analysed · "
+                   f"processing p95 {fmt(stats.processing_ms_p95, 'ms')} · "
                    f"{stats.width} × {stats.height} px · {stats.model} model · "
                    f"{stats.people} {'person' if stats.people == 1 else 'people'} in view")
 

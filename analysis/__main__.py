@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from analysis.engine import PoseEngine, PoseSettings
-    from analysis.series import Smoothing
     from analysis.result import ClipOptions
+    from analysis.series import Smoothing
     from analysis.video import Progress
 
 PROG = "posescope"
@@ -219,8 +219,8 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
     # Imported here so that --help and argument errors answer at once, without loading MediaPipe.
     from analysis.engine import PoseSettings
     from analysis.models import ModelError
-    from analysis.series import Smoothing
     from analysis.result import ClipOptions
+    from analysis.series import Smoothing
 
     settings = PoseSettings(args.model, args.max_people, args.min_detection, args.min_presence, args.min_tracking)
     options = ClipOptions(start_s=args.start, end_s=args.end, stride=args.stride, privacy=args.privacy)
@@ -233,7 +233,7 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
     from analysis.uploads import safe_stems
 
     names = safe_stems([source.name for source in args.inputs], fallback="input")
-    jobs = [Job(source, name) for source, name in zip(args.inputs, names)]
+    jobs = [Job(source, name) for source, name in zip(args.inputs, names, strict=False)]
     runner = _Runner(args, settings, options, smoothing, err)
     failed = False
     current: Job | None = None

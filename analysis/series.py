@@ -65,10 +65,11 @@ class PoseSeries:
                               f"(frames, people, {LANDMARK_COUNT}, 3) float32 arrays.")
         if not np.isfinite(times).all():
             raise SeriesError("some frame times are not numbers.")
-        if len(times) > 1 and not (np.diff(times) > 0).all():
-            repeated = int((np.diff(times) == 0).sum())
-            raise SeriesError(f"{repeated} frame times repeat the one before." if repeated and (np.diff(times) >= 0).all()
-                              else "its frame times are not in order.")
+        steps = np.diff(times)
+        if (steps < 0).any():
+            raise SeriesError("its frame times are not in order.")
+        if (steps == 0).any():
+            raise SeriesError(f"{int((steps == 0).sum())} frame times repeat the one before.")
         if not (isinstance(self.width, int) and isinstance(self.height, int) and self.width > 0 and self.height > 0):
             raise SeriesError(f"its frame size {self.width} × {self.height} is not a picture size.")
 

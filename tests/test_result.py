@@ -98,11 +98,11 @@ def test_the_series_type_itself_refuses_bad_arrays(clip: ClipResult) -> None:
 
 def test_an_npz_that_would_unpack_to_gigabytes_is_refused_before_unpacking() -> None:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        with archive.open("landmarks.npy", "w", force_zip64=True) as member:
-            chunk = bytes(64 << 20)
-            for _ in range(MAX_NPZ_UNPACKED_BYTES // len(chunk) + 1):
-                member.write(chunk)
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive, \
+            archive.open("landmarks.npy", "w", force_zip64=True) as member:
+        chunk = bytes(64 << 20)
+        for _ in range(MAX_NPZ_UNPACKED_BYTES // len(chunk) + 1):
+            member.write(chunk)
     data = buffer.getvalue()
     assert len(data) < 4 << 20  # a few MB on disk
     with pytest.raises(RecordingError, match=r"would unpack to 1\.1 GB, more than a pose series can hold"):

@@ -83,7 +83,7 @@ if not uploads:
                "appear in a second or two. Everything is computed on this machine.")
 
 uploads = uploads or []
-for upload, stem in zip(uploads, safe_stems([upload.name for upload in uploads])):
+for upload, stem in zip(uploads, safe_stems([upload.name for upload in uploads]), strict=False):
     with st.container(border=True):
         try:
             show_result(upload.name, stem, analyse(upload.getbuffer(), settings, privacy), settings)

@@ -19,8 +19,8 @@ from analysis.figures import Quality, quality_strip, time_series
 from analysis.landmarks import LANDMARK_NAMES
 from analysis.result import ClipResult
 from analysis.series import Kinematics, nyquist_hz
-from analysis.video_io import still_step
 from analysis.uploads import safe_stems
+from analysis.video_io import still_step
 
 DEFAULT_JOINTS = ["left knee", "right knee", "left hip", "right hip", "left shoulder", "right shoulder"]
 DEFAULT_SPEED_LANDMARKS = ["left_wrist", "right_wrist", "left_ankle", "right_ankle"]
@@ -183,7 +183,8 @@ def downloads(shown: Shown) -> None:
     buttons = [(label, data, name, mime) for label, data, name, mime in shown.extra]
     if shown.video:
         buttons.insert(0, ("Annotated video", shown.video.preview, "annotated.mp4", "video/mp4"))
-    buttons += [(file.label, file.make, file.name, file.mime) for file in exports.clip_files(shown.result, shown.motion)]
+    files = exports.clip_files(shown.result, shown.motion)
+    buttons += [(file.label, file.make, file.name, file.mime) for file in files]
     row = st.container(horizontal=True)
     for label, data, name, mime in buttons:
         row.download_button(label, data, f"{stem}_{name}", mime, key=f"download_{name}", on_click="ignore",

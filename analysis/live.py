@@ -42,7 +42,7 @@ from analysis.figures import time_series
 from analysis.filters import OneEuroFilter
 from analysis.landmarks import FIELDS, LANDMARK_COUNT, X
 from analysis.models import ModelError
-from analysis.recording import ANGLE_TITLE, Recorder, Recording
+from analysis.recording import Recorder, Recording
 from analysis.result import ClipOptions
 from analysis.tables import landmark_table
 from analysis.tracking import PersonTracker
@@ -597,7 +597,7 @@ def live_figure(window: LiveWindow, names: Sequence[str], seconds: float, max_po
     columns = [ANGLE_NAMES.index(name) for name in names]
     rows = np.arange(len(window.times_s))[::-1][::max(1, math.ceil(len(window.times_s) / max_points))][::-1]
     now = window.times_s[-1] if len(window.times_s) else 0.0
-    figure = time_series(window.times_s[rows] - now, window.smoothed[rows][:, columns], names, ANGLE_TITLE,
+    figure = time_series(window.times_s[rows] - now, window.smoothed[rows][:, columns], names, "Angle (°)",
                          height=300)
     # uirevision: legend clicks and zoom survive the refreshes
     return figure.update_layout(uirevision="live", xaxis={"title": "Seconds ago (0 = now)", "range": [-seconds, 0]})

@@ -17,17 +17,13 @@ import os
 import tempfile
 import threading
 import weakref
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 import cv2
 import numpy as np
-import plotly.graph_objects as go
 
-from analysis.angles import ANGLE_NAMES
 from analysis.engine import FramePose, PoseSettings
-from analysis.figures import time_series
 from analysis.landmarks import X, Y, Z
 from analysis.result import CAMERA, ClipOptions, ClipResult, Source
 from analysis.series import Kinematics, SeriesBuilder, Smoothing, kinematics
@@ -35,7 +31,6 @@ from analysis.video_io import VideoError, VideoWriter
 
 MAX_RECORDING_S = 20 * 60.0  # a recording stops growing after 20 minutes
 SMOOTHING = Smoothing()  # a recording's kinematics: the Video page's defaults
-ANGLE_TITLE = "Angle (°)"
 
 
 @dataclass(frozen=True)
@@ -215,11 +210,3 @@ def _discard_video(writer: VideoWriter | None, path: str | None) -> None:
     if path is not None:
         with contextlib.suppress(OSError):
             os.remove(path)
-
-
-def recording_figure(recording: Recording, names: Sequence[str], person: int = 0) -> go.Figure:
-    """A recording's angles as the Video page charts them: smoothed, over the raw ones."""
-    columns = [ANGLE_NAMES.index(name) for name in names]
-    angles = recording.kinematics
-    return time_series(recording.result.series.times_s, angles.angles_2d[:, person][:, columns], names, ANGLE_TITLE,
-                       raw=angles.angles_2d_raw[:, person][:, columns])

@@ -13,6 +13,7 @@ posescope-encode).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import queue
 import threading
@@ -274,7 +275,7 @@ def _engine_failure(error: Exception) -> str:
 def analyse_video(path: PathLike, settings: PoseSettings, options: ClipOptions = ClipOptions(),
                   annotated_path: Path | None = None,
                   on_progress: Callable[[Progress], None] | None = None, name: str = "video",
-                  stop: threading.Event | None = None) -> ClipResult:
+                  stop: threading.Event | None = None, *, engine: PoseEngine | None = None) -> ClipResult:
     """Poses for every kept frame of a video, and optionally the annotated preview video.
 
     name: the source's name as the user knows it (their file name), for the result's Source.
@@ -293,7 +294,12 @@ def analyse_video(path: PathLike, settings: PoseSettings, options: ClipOptions =
     Either way it returns within about STOP_WAIT_S whichever stage is the slow one, no thread of the
     pipeline is left running, and the partial annotated video is removed. A stop set after the work is
     done (while the result is put together) is too late: the result is returned.
+
+    engine: a fresh VIDEO-mode engine made for `settings`, to use instead of loading one (the caller keeps
+    and closes it); by default the model is loaded here and closed at the end.
     """
+    if engine is not None and (engine.mode is not Mode.VIDEO or engine.settings != settings):
+        raise ValueError("engine must be a VIDEO-mode PoseEngine made for these settings")
     watch = _Watch(stop, on_progress, 1)
     watch()
     info = probe(path)
@@ -309,7 +315,8 @@ def analyse_video(path: PathLike, settings: PoseSettings, options: ClipOptions =
     try:
         writer = VideoWriter(annotated_path, fps=info.fps / options.stride or 30.0) if annotated_path else None
         renderer = _Renderer(writer, options.preview_max_side, options.privacy) if writer else None
-        with PoseEngine(settings, Mode.VIDEO) as engine:
+        owned = PoseEngine(settings, Mode.VIDEO) if engine is None else contextlib.nullcontext(engine)
+        with owned as engine:
             watch()  # loading the model takes up to a second
             last_ms, last_s = -1, -math.inf
             decoder = _Decoder(read_frames(path, options.start_s, options.end_s, options.stride,

@@ -31,8 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "media")]
 
 from analysis.engine import Mode, PoseEngine, PoseSettings  # noqa: E402
+from analysis.result import ClipOptions  # noqa: E402
 from analysis.series import Smoothing, kinematics  # noqa: E402
-from analysis.video import ClipOptions, analyse_video  # noqa: E402
+from analysis.video import analyse_video  # noqa: E402
 from analysis.video_io import VideoWriter, read_frames  # noqa: E402
 from fetch_media import ensure_media  # noqa: E402
 

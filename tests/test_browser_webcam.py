@@ -235,17 +235,21 @@ def test_live_stream_shows_skeleton_chart_figures_and_records(page: Page, app_ur
         f"privacy mode did not blank the picture: {private}"
     assert private["stream"] == stream_id, "the stream was restarted"
 
-    # 6. Record a few seconds, then the recording is charted and downloads in the Video page's formats.
+    # 6. Record a few seconds, then the recording shows in the Video page's results view, with its downloads.
     page.get_by_role("button", name="Start recording").click()
     expect(page.get_by_role("button", name="Stop recording")).to_be_visible(timeout=10_000)
     page.wait_for_timeout(3000)
     page.get_by_role("button", name="Stop recording").click()
     expect(page.get_by_role("heading", name="Recording")).to_be_visible(timeout=20_000)
-    expect(page.get_by_test_id("stPlotlyChart")).to_have_count(2, timeout=20_000)
+    # the live chart, and the results view's angle, speed and data-quality charts
+    expect(page.get_by_test_id("stPlotlyChart")).to_have_count(4, timeout=20_000)
+    expect(page.get_by_role("heading", name="Joint angles")).to_be_visible()
+    expect(page.get_by_role("heading", name="Downloads")).to_be_visible()
     downloads = page.get_by_test_id("stDownloadButton")
     # exports.clip_files, as for a video; the video is recorded only when asked for (and never in privacy mode)
-    expect(downloads).to_have_text(["Landmarks CSV", "Angles CSV", "Summary JSON", "TRC person 1",
-                                    "Pose series (.npz)"])
+    expect(downloads).to_have_count(5)
+    expect(downloads).to_contain_text(["Landmarks CSV", "Angles CSV", "Summary JSON", "TRC person 1",
+                                       "Pose series (.npz)"])
 
     def download(label: str) -> bytes:
         with page.expect_download(timeout=30_000) as info:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -11,6 +17,7 @@ import numpy as np
 import pytest
 
 from analysis.video_io import (
+    ABORT_WAIT_S,
     MAX_STILLS,
     VideoError,
     VideoWriter,
@@ -332,3 +339,133 @@ def test_jpeg_stills_of_a_broken_video_are_the_ones_decoded_without_an_error(tmp
     path.write_bytes(data[: media + (len(data) - media) // 2])
     assert 0 < len(list(jpeg_stills(path, 1))) < 60
     assert list(jpeg_stills(tmp_path / "missing.mp4", 1)) == []
+
+
+# a full disk, and stopping the encoder from another thread
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_a_full_disk_is_said_in_a_sentence(tmp_path: Path) -> None:
+    # Every write to /dev/full fails as on a full disk (ENOSPC); the video's path is a link to it.
+    path = tmp_path / "full.mp4"
+    path.symlink_to("/dev/full")
+    rng = np.random.default_rng(3)
+    with pytest.raises(VideoError) as caught:
+        with VideoWriter(path) as writer:
+            for i in range(60):
+                writer.write(rng.integers(0, 256, (H, W, 3), np.uint8), i / 30)
+    assert str(caught.value) == ("The video could not be written: there is not enough disk space (No space left on "
+                                 "device). Free some space and try again.")
+    assert not path.is_symlink() and Path("/dev/full").exists()  # the link is removed, not the device
+
+
+_TOO_LARGE = """
+import resource, sys
+import numpy as np
+from analysis.video_io import VideoError, VideoWriter
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, resource.RLIM_INFINITY))  # writes past 100 kB: EFBIG
+rng = np.random.default_rng(3)
+try:
+    with VideoWriter(sys.argv[1]) as writer:
+        for i in range(60):
+            writer.write(rng.integers(0, 256, (96, 160, 3), np.uint8), i / 30)
+except VideoError as error:
+    print(error)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs a POSIX file size limit")
+def test_a_file_larger_than_the_disk_takes_is_said_in_a_sentence(tmp_path: Path) -> None:
+    # A file size limit (as FAT32's 4 GB, here the process's own) fails a write with EFBIG. In a process of
+    # its own, so that the limit does not reach this one.
+    path = tmp_path / "large.mp4"
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", _TOO_LARGE, str(path)], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+                          capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == ("The video could not be written: there is not enough disk space for a file this "
+                                   "large (File too large). Free some space, or make the video shorter.")
+    assert not path.exists()
+
+
+def _noise(count: int, height: int = 1080, width: int = 1920) -> list[np.ndarray]:
+    rng = np.random.default_rng(4)
+    return [rng.integers(0, 256, (height, width, 3), np.uint8) for _ in range(count)]
+
+
+class _Blocked:
+    """A call made on a thread of its own, timed, so that the test sees it wait and sees it end."""
+
+    def __init__(self, call) -> None:  # type: ignore[no-untyped-def]
+        self.started = self.ended = math.nan
+        self.error: BaseException | None = None
+        self._call = call
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self.started = time.perf_counter()
+        try:
+            self._call()
+        except BaseException as error:  # noqa: BLE001 - the test looks at it
+            self.error = error
+        finally:
+            self.ended = time.perf_counter()
+
+    def waiting_for(self, seconds: float) -> bool:
+        return self.thread.is_alive() and time.perf_counter() - self.started > seconds
+
+
+def _encoders() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "posescope-encode"}
+
+
+def _wait(condition, timeout_s: float = 30) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.perf_counter() + timeout_s
+    while not condition():
+        assert time.perf_counter() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_abort_from_another_thread_releases_a_write_waiting_on_a_full_queue(tmp_path: Path) -> None:
+    # 4K noise takes x264 about half a second a frame here: with a queue of one the writing thread soon waits,
+    # and abort() must release it at once, not when the encoder next takes a frame.
+    path = tmp_path / "cancelled.mp4"
+    before = _encoders()
+    writer = VideoWriter(path, queue_size=1)
+    frames = _noise(3, 2160, 3840)
+
+    def write_many() -> None:
+        for i in range(100):
+            writer.write(frames[i % 3], i / 30)
+
+    writing = _Blocked(write_many)
+    _wait(lambda: writing.waiting_for(1.0))  # 100 frames take a minute: it is waiting on the queue
+    aborted = time.perf_counter()
+    writer.abort()
+    took = time.perf_counter() - aborted
+    writing.thread.join(5)
+    assert not writing.thread.is_alive() and isinstance(writing.error, ValueError) and "aborted" in str(writing.error)
+    assert writing.ended - aborted < 0.3, f"the waiting write() was released after {writing.ended - aborted:.2f} s"
+    assert took < ABORT_WAIT_S + 0.2 and not path.exists()
+    assert _encoders() <= before
+
+
+def test_abort_from_another_thread_releases_a_close_waiting_on_a_slow_encoder(tmp_path: Path) -> None:
+    # x264's "slower" preset takes about 2 s a 720p noise frame here, and holds frames back for its look-ahead:
+    # close() waits for all of them. abort() releases it at once, returns within ABORT_WAIT_S even though the
+    # encoder is in the middle of a frame, and the file is gone; the encoding thread ends after that frame.
+    path = tmp_path / "cancelled.mp4"
+    before = _encoders()
+    writer = VideoWriter(path, preset="slower")
+    for i, rgb in enumerate(_noise(6, 720, 1280)):
+        writer.write(rgb, i / 30)
+    closing = _Blocked(writer.close)
+    _wait(lambda: closing.waiting_for(0.5))
+    aborted = time.perf_counter()
+    writer.abort()
+    took = time.perf_counter() - aborted
+    closing.thread.join(5)
+    assert isinstance(closing.error, ValueError) and "aborted" in str(closing.error)
+    assert closing.ended - aborted < 0.5, "the waiting close() was not released"
+    assert took < ABORT_WAIT_S + 0.2 and not path.exists()
+    _wait(lambda: _encoders() <= before)
+    assert not path.exists()

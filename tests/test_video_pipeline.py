@@ -16,7 +16,7 @@ import pytest
 
 from analysis.angles import ANGLE_NAMES
 from analysis.drawing import PRIVACY_BACKGROUND
-from analysis.engine import FramePose, PoseSettings
+from analysis.engine import FramePose, Mode, PoseEngine, PoseSettings
 from analysis.landmarks import INDEX
 from analysis.photo import PhotoAnalysis
 import analysis.video
@@ -172,19 +172,36 @@ def test_mediapipe_failing_part_way_keeps_what_was_analysed(clip_frames: list[np
     assert _pipeline_threads() <= before
 
 
-def test_mediapipe_failing_on_the_first_frame_raises_a_sentence(clip_frames: list[np.ndarray],
-                                                                tmp_path: Path) -> None:
-    path, annotated = tmp_path / "corrupt.mkv", tmp_path / "annotated.mp4"
-    _corrupt_from_frame_30(clip_frames, path)
+class ReplayingEngine(PoseEngine):
+    """A real engine that hands MediaPipe each frame twice with the same timestamp, as a buggy caller might:
+    MediaPipe refuses the second one with its own error. (A frame stamped 10^13 s, as above, fails only after
+    earlier ones: MediaPipe takes any timestamp as its first. This is the way found to make it fail on the first
+    frame; it needs `engine=`.)"""
+
+    def detect_frame(self, rgb: np.ndarray, timestamp_ms: int) -> FramePose:
+        super().detect_frame(rgb, timestamp_ms)
+        return super().detect_frame(rgb, timestamp_ms)
+
+
+def test_mediapipe_failing_on_the_first_frame_raises_a_sentence(media: Path, tmp_path: Path) -> None:
+    annotated = tmp_path / "annotated.mp4"
+    settings = PoseSettings(complexity="lite")
     before = _pipeline_threads()
-    with pytest.raises(PoseEstimationError) as caught:  # a VideoError: the page and the CLI show it as it is
-        analyse_video(path, PoseSettings(complexity="lite"), ClipOptions(start_s=1.5), annotated)
+    with ReplayingEngine(settings, Mode.VIDEO) as engine, pytest.raises(PoseEstimationError) as caught:
+        analyse_video(media / "clip.mp4", settings, ClipOptions(start_s=0.5), annotated, engine=engine)
     message = str(caught.value)
-    assert isinstance(caught.value, VideoError)
-    assert message.startswith("Pose estimation failed on the first frame analysed, frame ")
-    assert "MediaPipe reported “" in message and message.endswith("Try another part of the video, or another model.")
-    assert "\n" not in message
+    assert isinstance(caught.value, VideoError)  # the page and the CLI show it as it is
+    assert message == ("Pose estimation failed on the first frame analysed, frame 15 (0.50 s): MediaPipe reported "
+                       "“Input timestamp must be monotonically increasing”. Try another part of the video, or "
+                       "another model.")
     assert not annotated.exists() and _pipeline_threads() <= before
+
+
+def test_an_engine_for_other_settings_or_another_mode_is_refused(media: Path) -> None:
+    with PoseEngine(PoseSettings(complexity="lite"), Mode.IMAGE) as image_engine, pytest.raises(ValueError):
+        analyse_video(media / "clip.mp4", PoseSettings(complexity="lite"), engine=image_engine)
+    with PoseEngine(PoseSettings(complexity="lite"), Mode.VIDEO) as lite, pytest.raises(ValueError):
+        analyse_video(media / "clip.mp4", PoseSettings(complexity="full"), engine=lite)
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")

@@ -35,12 +35,14 @@ NO_PERSON_IN_CLIP = (
 class Shown:
     """What the results view shows. video: the analysis with its annotated preview and stills, None for a saved
     or recorded clip (the frame view then draws the skeleton). extra: more downloads (label, bytes, file name,
-    mime), e.g. a recording's raw video."""
+    mime), e.g. a recording's raw video. stem: the downloads' names start with it (by default the source's name,
+    made safe)."""
 
     result: ClipResult
     motion: Kinematics
     video: VideoAnalysis | None = None
     extra: tuple[tuple[str, bytes, str, str], ...] = ()
+    stem: str | None = None
 
 
 @st.fragment
@@ -178,7 +180,7 @@ def curves(shown: Shown, person: int, time_s: float) -> None:
 
 def downloads(shown: Shown) -> None:
     """The clip's files (exports.clip_files, as the CLI writes them), plus the annotated video and any extras."""
-    stem = safe_stems([shown.result.source.name])[0]
+    stem = shown.stem or safe_stems([shown.result.source.name])[0]
     st.subheader("Downloads")
     buttons = [(label, data, name, mime) for label, data, name, mime in shown.extra]
     if shown.video:

@@ -11,11 +11,11 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, WebRtcStreamerContext, webrtc_streamer
 from streamlit_webrtc.webrtc import SignallingTimeoutError
 
-from analysis import exports
 from analysis.angles import ANGLE_NAMES
 from analysis.live import DEFAULT_LIVE_ANGLES, LiveProcessor, LiveSettings, LiveStats, live_figure
-from analysis.recording import Recording, recording_figure
+from analysis.recording import Recording
 from views.ice import IceConfigError, ice_servers_from, rtc_configuration
+from views.results import Shown, show_results
 from views.shared import pose_settings_sidebar
 
 # The live chart, figures and table: twice a second, without rerunning the page. Each refresh is a script run,
@@ -59,13 +59,14 @@ CAMERA_HELP = """
 """
 
 
-def live_processor(settings: LiveSettings) -> LiveProcessor:
-    """This browser session's live pipeline, kept across reruns and camera restarts; its model starts loading
-    as the page first opens, so that the first Start shows the skeleton at once."""
-    if "webcam_processor" not in st.session_state:
-        st.session_state.webcam_processor = LiveProcessor(settings)
-        st.session_state.webcam_processor.prepare()
-    return st.session_state.webcam_processor
+@st.cache_resource(scope="session", on_release=LiveProcessor.close, show_spinner=False)
+def live_processor(_settings: LiveSettings) -> LiveProcessor:
+    """This browser session's live pipeline, kept across reruns and camera restarts and closed (its models
+    with it) when the session ends; its model starts loading as the page first opens, so that the first Start
+    shows the skeleton at once. `_settings` (not part of the cache key) are the ones it starts with."""
+    processor = LiveProcessor(_settings)
+    processor.prepare()
+    return processor
 
 
 def ice_servers() -> list[dict]:
@@ -196,7 +197,7 @@ def recording_controls(ctx: WebRtcStreamerContext, live: LiveProcessor, with_vid
         st.caption("Recording… the time runs in the corner of the picture.")
 
 
-def show_recording(recording: Recording, names: list[str]) -> None:
+def show_recording(recording: Recording) -> None:
     st.subheader("Recording")
     result = recording.result
     series = result.series
@@ -205,15 +206,8 @@ def show_recording(recording: Recording, names: list[str]) -> None:
     st.caption(f"Started {recording.started:%H:%M:%S}: {series.times_s[-1]:.1f} s, {series.frames} frames "
                f"({result.capture_fps:.1f} frames/s{analysed}), {series.width} × {series.height} px, "
                f"{people} {'person' if people == 1 else 'people'} found.")
-    for warning in result.warnings:
-        st.warning(warning, icon=":material/info:")
-    if names:
-        st.plotly_chart(recording_figure(recording, names), key="webcam_recording_chart")
-    row = st.container(horizontal=True)
-    for file in exports.clip_files(result, recording.kinematics):
-        row.download_button(file.label, file.make, f"{recording.stem}_{file.name}", file.mime, on_click="ignore")
-    if recording.video is not None:
-        row.download_button("Video (MP4)", recording.video, f"{recording.stem}.mp4", "video/mp4", on_click="ignore")
+    video = (("Video (MP4)", recording.video, "video.mp4", "video/mp4"),) if recording.video is not None else ()
+    show_results(Shown(result, recording.kinematics, extra=video, stem=recording.stem))
 
 
 st.title("Webcam")
@@ -262,5 +256,5 @@ with panel:
     st.fragment(run_every=REFRESH_S if active else None)(live_panel)(ctx, live, names, window_s)
 
 if (recording := st.session_state.get("webcam_recording")) is not None:
-    show_recording(recording, names)
+    show_recording(recording)
 

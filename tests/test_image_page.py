@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import streamlit as st
 from conftest import ROOT, open_page
 from PIL import Image
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from analysis.drawing import PRIVACY_BACKGROUND
+from analysis.engine import PoseSettings
 
 
 def image_page() -> AppTest:
@@ -135,3 +137,17 @@ def test_bad_files_get_a_sentence_and_the_page_stays_usable(name: str, data: byt
                  ("bus.jpg", (media / "bus.jpg").read_bytes(), "image/jpeg"))
     assert len(app.error) == 1 and words in app.error[0].value and name in app.error[0].value
     assert len(app.dataframe) == 2  # the good photo beside it still gets its result
+
+
+def test_the_photo_engines_are_bounded_and_one_pushed_out_is_closed() -> None:
+    """One engine per settings used, but only the last three are kept; the oldest is closed, not leaked."""
+    from views.shared import image_engine  # the page's own cached engines
+
+    st.cache_resource.clear()
+    engines = []
+    for confidence in (0.3, 0.4, 0.5, 0.6):
+        with image_engine(PoseSettings(min_detection_confidence=confidence)) as engine:
+            engines.append(engine)
+    assert [engine.closed for engine in engines] == [True, False, False, False]
+    with image_engine(PoseSettings(min_detection_confidence=0.6)) as again:
+        assert again is engines[-1]  # still cached

@@ -6,9 +6,9 @@ the video is and the annotated video is ready as soon as the last pose is.
 
 Every stage can be stopped at any moment. No wait on another stage is unbounded: each one looks up
 every POLL_S to see whether it should give up (the caller's stop event, an on_progress exception, a
-failed stage), so a cancel returns within about a second whichever stage is the slow one, and leaves
-no thread of the pipeline running (they are named posescope-decode, posescope-render and
-posescope-encode).
+failed stage), so a cancel returns within STOP_WAIT_S (1.5 s; a few hundred ms in practice) whichever
+stage is the slow one, and leaves no thread of the pipeline running (they are named posescope-decode,
+posescope-render and posescope-encode).
 """
 
 from __future__ import annotations
@@ -131,6 +131,7 @@ class _Decoder:
         self._frames = frames
         self._ready: queue.Queue[object] = queue.Queue(size)
         self._stop = threading.Event()
+        self.error: BaseException | None = None  # what decoding raised, once frames() has raised it
         self._thread = threading.Thread(target=self._run, name="posescope-decode", daemon=True)
         self._thread.start()
 
@@ -147,6 +148,7 @@ class _Decoder:
             if item is _END:
                 return
             if isinstance(item, BaseException):
+                self.error = item
                 raise item
             yield item  # type: ignore[misc]
 
@@ -269,7 +271,13 @@ def _repeated_warning(count: int) -> str:
 
 
 def _engine_failure(error: Exception) -> str:
-    return " ".join((str(error) or type(error).__name__).split()).rstrip(".")
+    """MediaPipe's message, on one line and not too long for a sentence."""
+    text = " ".join((str(error) or type(error).__name__).split()).rstrip(".")
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _frames_before(count: int) -> str:
+    return "frame before it" if count == 1 else f"{count:,} frames before it"
 
 
 def analyse_video(path: PathLike, settings: PoseSettings, options: ClipOptions = ClipOptions(),
@@ -339,7 +347,7 @@ def analyse_video(path: PathLike, settings: PoseSettings, options: ClipOptions =
                                 "another model.") from error
                         warnings.append(f"The analysis stopped at {where}: MediaPipe failed on it "
                                         f"(“{_engine_failure(error)}”). The results below cover the "
-                                        f"{watch.done:,} frames before it.")
+                                        f"{_frames_before(watch.done)}.")
                         break
                     last_s = time_s
                     if builder is None:
@@ -349,7 +357,7 @@ def analyse_video(path: PathLike, settings: PoseSettings, options: ClipOptions =
                         renderer.put(rgb, pose, time_s, watch)
                     watch.frame_done()
             except VideoError as error:
-                if builder is None or isinstance(error, PoseEstimationError):
+                if error is not decoder.error or builder is None:  # only a video that breaks off part-way
                     raise
                 warnings.append(f"{error} The results below cover the part before the break.")
             decoder.join(time.perf_counter() + STOP_WAIT_S)

@@ -41,6 +41,8 @@ STILL_MAX_SIDE = 720
 POLL_S = 0.05
 # abort() waits at most this long for the encoding thread to finish the frame it is on.
 ABORT_WAIT_S = 1.0
+# Write errors that mean the disk, or the user's quota on it, is full.
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 class VideoError(ValueError):
@@ -94,8 +96,10 @@ def read_frames(path: PathLike, start_s: float = 0.0, end_s: float | None = None
     """Stream (frame_index, time_s, rgb) for the frames shown from start_s up to, not including, end_s.
 
     time_s comes from each frame's own timestamp, from 0 at the start of the video, so variable
-    frame rates stay true. rgb is (h, w, 3) uint8, C-contiguous, upright (rotation metadata
-    applied) and, with max_side, shrunk so that its longer side is at most max_side.
+    frame rates stay true; in a faulty file it can repeat or go back, and is passed on as the file
+    has it (analyse_video skips such frames and says how many). rgb is (h, w, 3) uint8,
+    C-contiguous, upright (rotation metadata applied) and, with max_side, shrunk so that its
+    longer side is at most max_side.
     stride=n keeps every nth frame from the first one at or after start_s.
     frame_index counts frames from the start of the video; after a seek (start_s > 0) it is
     worked out as time × average fps: exact at a constant frame rate, an estimate otherwise.
@@ -410,7 +414,7 @@ def _reason(err: BaseException) -> str:
 def _cannot(what: str, err: BaseException) -> VideoError:
     """The sentence for a video that could not be `what` ("written", "created at …"): a full disk says so."""
     code = getattr(err, "errno", None)
-    if code in (errno.ENOSPC, errno.EDQUOT):
+    if code in _DISK_FULL:
         return VideoError(f"The video could not be {what}: there is not enough disk space ({_reason(err)}). "
                           "Free some space and try again.")
     if code == errno.EFBIG:

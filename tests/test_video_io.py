@@ -379,8 +379,9 @@ def test_a_file_larger_than_the_disk_takes_is_said_in_a_sentence(tmp_path: Path)
     # its own, so that the limit does not reach this one.
     path = tmp_path / "large.mp4"
     root = Path(__file__).resolve().parent.parent
-    done = subprocess.run([sys.executable, "-c", _TOO_LARGE, str(path)], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
-                          capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run([sys.executable, "-c", _TOO_LARGE, str(path)], cwd=root,
+                          env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True, timeout=60,
+                          check=True)
     assert done.stdout.strip() == ("The video could not be written: there is not enough disk space for a file this "
                                    "large (File too large). Free some space, or make the video shorter.")
     assert not path.exists()

@@ -7,9 +7,11 @@ import threading
 import time
 import types
 from collections.abc import Callable, Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -202,6 +204,36 @@ def test_an_engine_for_other_settings_or_another_mode_is_refused(media: Path) ->
         analyse_video(media / "clip.mp4", PoseSettings(complexity="lite"), engine=image_engine)
     with PoseEngine(PoseSettings(complexity="lite"), Mode.VIDEO) as lite, pytest.raises(ValueError):
         analyse_video(media / "clip.mp4", PoseSettings(complexity="full"), engine=lite)
+
+
+def _annex_b(frames: list[np.ndarray]) -> bytes:
+    """A raw H.264 stream (Annex B, no container) of the frames."""
+    context = av.CodecContext.create("libx264", "w")
+    context.height, context.width = frames[0].shape[:2]
+    context.pix_fmt, context.time_base, context.options = "yuv420p", Fraction(1, 30), {"preset": "ultrafast"}
+    packets = []
+    for i, rgb in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame.pts = i
+        packets += context.encode(frame)
+    packets += context.encode(None)
+    return b"".join(bytes(packet) for packet in packets)
+
+
+def test_a_video_whose_picture_size_changes_part_way_keeps_one_preview_size(clip_frames: list[np.ndarray],
+                                                                           tmp_path: Path) -> None:
+    # Two raw H.264 streams one after the other, as a camera that switched resolution writes them.
+    path, annotated = tmp_path / "switched.h264", tmp_path / "annotated.mp4"
+    smaller = [cv2.resize(rgb, (640, 360), interpolation=cv2.INTER_AREA) for rgb in clip_frames[30:]]
+    path.write_bytes(_annex_b(clip_frames[:30]) + _annex_b(smaller))
+    assert {rgb.shape for _, _, rgb in read_frames(path)} == {(540, 960, 3), (360, 640, 3)}
+
+    result = analyse_video(path, PoseSettings(complexity="lite"), annotated_path=annotated)
+    assert result.series.frames == 60 and result.warnings == ()
+    assert result.series.present[30:, 0].sum() >= 20  # the jumper is found in the smaller frames too
+    with av.open(str(annotated)) as container:
+        sizes = [(frame.width, frame.height) for frame in container.decode(video=0)]
+    assert sizes == [(960, 540)] * 60
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")

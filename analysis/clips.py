@@ -110,7 +110,7 @@ def job_sentence(job: Job) -> str:
         ahead = "another analysis" if position in (None, 1) else f"{position} other analyses"
         return f"Waiting for {ahead} to finish: analyses run one at a time on this machine."
     progress = job.progress
-    if progress is None:
+    if progress is None or progress.frames_done == 0:
         return "Loading the pose model and opening the video…"
     if progress.frames_done >= progress.frames_expected and job.state is JobState.RUNNING:
         return "Preparing the frame scrubber…"

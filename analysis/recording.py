@@ -23,6 +23,7 @@ from datetime import datetime
 import cv2
 import numpy as np
 
+from analysis import exports
 from analysis.engine import FramePose, PoseSettings
 from analysis.landmarks import X, Y, Z
 from analysis.result import CAMERA, ClipOptions, ClipResult, Source
@@ -51,6 +52,23 @@ class Recording:
     def kinematics(self) -> Kinematics:
         """With the Video page's default smoothing; computed on first use and kept (the page reruns often)."""
         return kinematics(self.result.series, SMOOTHING)
+
+    @functools.cached_property
+    def files(self) -> tuple[tuple[str, bytes, str, str], ...]:
+        """Every download as (label, content, file name, mime): the clip's files and the video, made once.
+
+        Why made ahead rather than on click: the Webcam page refreshes its live panel twice a second, and
+        Streamlit drops a file made on click at the second refresh after it, before a busy browser may have
+        fetched it; a file made ahead stays while its button is shown.
+        """
+        made = tuple((file.label, _as_bytes(file.make()), file.name, file.mime)
+                     for file in exports.clip_files(self.result, self.kinematics))
+        video = (("Video (MP4)", self.video, "video.mp4", "video/mp4"),) if self.video is not None else ()
+        return video + made
+
+
+def _as_bytes(content: str | bytes) -> bytes:
+    return content.encode("utf-8") if isinstance(content, str) else content
 
 
 class _Letterbox:

@@ -248,7 +248,10 @@ def test_cancel_stops_the_analysis_and_removes_its_files(page: Page, app: AppSer
     upload_files(page, long_video)
     progress = page.get_by_test_id("stProgress")
     wait_visible(progress.filter(has_text=PROGRESS), app, "The progress bar with frames, rate and time left")
-    files = leftovers(app)  # the staged upload and the annotated video being written beside it
+    deadline = time.monotonic() + 30  # the staged upload, and the annotated video being written beside it
+    while len(leftovers(app)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    files = leftovers(app)
     assert len(files) == 2 and "upload.mp4" in files and files[0].startswith("annotated-"), files
 
     page.get_by_role("button", name="Cancel").click()

@@ -157,7 +157,7 @@ def test_through_streamlit_webrtc_a_slow_callback_drops_frames_instead_of_queuei
     camera = asyncio.run(stream())
     stats = processor.stats()
     assert stats.received >= 85
-    assert 15 <= stats.processed <= 40, stats
+    assert 8 <= stats.processed <= 40, stats  # 0.1 s a frame at most: about 25 in 3 s on a quiet machine
     assert stats.dropped == stats.received - stats.processed >= 45
     assert max(lags[len(lags) // 2:]) < 200, f"the lag grew: {lags}"
     newest_shown = processor.window().times_s[-1] - processor.window().times_s[0]

@@ -34,14 +34,14 @@ NO_PERSON_IN_CLIP = (
 @dataclass(frozen=True)
 class Shown:
     """What the results view shows. video: the analysis with its annotated preview and stills, None for a saved
-    or recorded clip (the frame view then draws the skeleton). extra: more downloads (label, bytes, file name,
-    mime), e.g. a recording's raw video. stem: the downloads' names start with it (by default the source's name,
-    made safe)."""
+    or recorded clip (the frame view then draws the skeleton). files: the downloads as (label, content, file
+    name, mime), made ahead (a recording's); by default the clip's files, made on click, and the annotated
+    video. stem: the downloads' names start with it (by default the source's name, made safe)."""
 
     result: ClipResult
     motion: Kinematics
     video: VideoAnalysis | None = None
-    extra: tuple[tuple[str, bytes, str, str], ...] = ()
+    files: tuple[tuple[str, bytes, str, str], ...] | None = None
     stem: str | None = None
 
 
@@ -179,14 +179,16 @@ def curves(shown: Shown, person: int, time_s: float) -> None:
 
 
 def downloads(shown: Shown) -> None:
-    """The clip's files (exports.clip_files, as the CLI writes them), plus the annotated video and any extras."""
+    """The clip's files (exports.clip_files, as the CLI writes them) and the annotated video, or shown.files."""
     stem = shown.stem or safe_stems([shown.result.source.name])[0]
     st.subheader("Downloads")
-    buttons = [(label, data, name, mime) for label, data, name, mime in shown.extra]
-    if shown.video:
-        buttons.insert(0, ("Annotated video", shown.video.preview, "annotated.mp4", "video/mp4"))
-    files = exports.clip_files(shown.result, shown.motion)
-    buttons += [(file.label, file.make, file.name, file.mime) for file in files]
+    if shown.files is not None:
+        buttons = list(shown.files)
+    else:
+        buttons = [(file.label, file.make, file.name, file.mime)
+                   for file in exports.clip_files(shown.result, shown.motion)]
+        if shown.video:
+            buttons.insert(0, ("Annotated video", shown.video.preview, "annotated.mp4", "video/mp4"))
     row = st.container(horizontal=True)
     for label, data, name, mime in buttons:
         row.download_button(label, data, f"{stem}_{name}", mime, key=f"download_{name}", on_click="ignore",

@@ -83,16 +83,17 @@ def video_view(session: ClipSession, upload: VideoUpload, settings: PoseSettings
     options = clip_options(upload, privacy)
     outcome = session.analysis(settings, options)
     if isinstance(outcome, Job):
-        if outcome.state is JobState.CANCELLED:
+        state = outcome.state  # read once: the job moves on while the page renders
+        if state is JobState.CANCELLED:
             st.info("The analysis was cancelled: nothing was kept and its temporary files were removed.",
                     icon=":material/stop:")
             st.button("Analyse again", on_click=session.forget_job, type="primary")
             return
-        if outcome.state is JobState.FAILED:
+        if state is JobState.FAILED:
             st.error(f"**{escape_markdown(upload.name)}**: {outcome.error}", icon=":material/movie:")
             st.button("Try again", on_click=session.forget_job)
             return
-        if not outcome.state.finished:
+        if state is not JobState.DONE:
             if note := clips.heads_up(upload.info, options):
                 st.warning(note, icon=":material/timer:")
             job_panel(session, outcome)

@@ -206,8 +206,7 @@ def show_recording(recording: Recording) -> None:
     st.caption(f"Started {recording.started:%H:%M:%S}: {series.times_s[-1]:.1f} s, {series.frames} frames "
                f"({result.capture_fps:.1f} frames/s{analysed}), {series.width} × {series.height} px, "
                f"{people} {'person' if people == 1 else 'people'} found.")
-    video = (("Video (MP4)", recording.video, "video.mp4", "video/mp4"),) if recording.video is not None else ()
-    show_results(Shown(result, recording.kinematics, extra=video, stem=recording.stem))
+    show_results(Shown(result, recording.kinematics, files=recording.files, stem=recording.stem))
 
 
 st.title("Webcam")

@@ -11,4 +11,7 @@ fi
     echo "The pose model bundles in models/ are missing or damaged; rebuild them with: .venv/bin/python models/build_models.py" >&2
     exit 1
 }
+# glibc gives each thread that allocates its own memory arena; with a thread per camera stream and per job,
+# freed memory stays spread over many arenas and the resident size creeps up. Two arenas keep it compact.
+export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
 exec .venv/bin/streamlit run dashboard.py "$@"

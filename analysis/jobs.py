@@ -9,6 +9,7 @@ the others wait in submission order and know their place in the queue.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections import deque
@@ -136,3 +137,6 @@ class JobRunner:
                     self._ready.wait()
                 job = self._waiting.popleft()
             job._run()  # noqa: SLF001 - the runner is the job's only caller
+            # A finished job leaves reference cycles (frames, tracebacks, closures) around large arrays, and
+            # Streamlit's collection after each script run is off (.streamlit/config.toml): collect here, once a job.
+            gc.collect()

@@ -505,6 +505,13 @@ def summarise(args: argparse.Namespace, soak: Soak, measured: dict[str, object],
     steps["webcam"]["processed_fps_median"] = round(statistics.median(fps), 1) if fps else None
     growth_end = growth(end["rss_mb"], warm["rss_mb"] if warm else None)
     growth_max = growth(after_max, warm["rss_mb"] if warm else None)
+    # RSS swings by a few hundred MB with what the sessions are doing at the moment of a sample; the medians of
+    # the first and the last five minutes after warm-up compare like with like.
+    window_s = 5 * 60
+    first = [s["rss_mb"] for s in after if s["t_s"] < warm_up_s + window_s]
+    last = [s["rss_mb"] for s in by_deadline if s["t_s"] >= args.minutes * 60 - window_s and s["t_s"] >= warm_up_s]
+    first_median = round(statistics.median(first), 1) if first else None
+    last_median = round(statistics.median(last), 1) if last else None
     return {
         "sessions": args.sessions, "minutes": args.minutes, "warm_up_minutes": args.warm_up_minutes,
         "wall_s": end["t_s"], "samples": len(samples), "cpus": os.cpu_count(),
@@ -513,6 +520,8 @@ def summarise(args: argparse.Namespace, soak: Soak, measured: dict[str, object],
         "rss_mb_at_deadline": by_deadline[-1]["rss_mb"] if by_deadline else None,
         "rss_mb_end": end["rss_mb"], "rss_mb_after_close": closed["rss_mb"],
         "growth_pct_end_vs_warm_up": growth_end, "growth_pct_max_vs_warm_up": growth_max,
+        "rss_mb_median_first_5_min_after_warm_up": first_median, "rss_mb_median_last_5_min": last_median,
+        "growth_pct_medians": growth(last_median, first_median),
         "target": {"peak_mb_under": TARGET_PEAK_MB, "growth_pct_under": TARGET_GROWTH_PCT,
                    "peak_ok": peak["rss_mb"] < TARGET_PEAK_MB,
                    "growth_ok": (growth_end is not None and growth_max is not None
@@ -556,6 +565,8 @@ def main() -> None:
                         help="after the sessions close, before the last memory sample (default 20)")
     parser.add_argument("--seed", type=int, default=1, help="for the photo and video variations (default 1)")
     parser.add_argument("--failure-screenshots", metavar="DIR", help="save a screenshot of each failed step here")
+    parser.add_argument("--malloc-arena-max", type=int, default=2,
+                        help="MALLOC_ARENA_MAX for the server, as start.sh sets it (default 2; 0: leave it unset)")
     args = parser.parse_args()
     if args.sessions < 1 or args.video_variants < 1 or args.minutes <= 0:
         parser.error("--sessions, --video-variants and --minutes must be positive")
@@ -574,6 +585,8 @@ def main() -> None:
         with contextlib.ExitStack() as stack:
             saved_tmpdir = os.environ.get("TMPDIR")
             os.environ["TMPDIR"] = str(server_tmp)  # the server's temporary files go here (its log file does not)
+            if args.malloc_arena_max:
+                os.environ["MALLOC_ARENA_MAX"] = str(args.malloc_arena_max)
             try:
                 url = stack.enter_context(streamlit_server())
             finally:

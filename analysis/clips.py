@@ -195,7 +195,9 @@ class ClipSession:
                 self.job.cancel()
 
             def work(on_progress: Callable[[Progress], None], stop: threading.Event) -> VideoAnalysis:
-                return ANALYSES.put(key, analyse_with_preview(upload, settings, options, on_progress, stop))
+                # Another session may have analysed the same content with the same settings while this one waited.
+                return ANALYSES.get(key) or ANALYSES.put(key, analyse_with_preview(upload, settings, options,
+                                                                                   on_progress, stop))
 
             self.job = RUNNER.submit(key, work)
             return self.job

@@ -309,12 +309,19 @@ def test_a_sidebar_change_or_leaving_the_page_neither_restarts_nor_loses_the_ana
 def test_two_sessions_analyse_at_once_each_with_its_own_job_and_results(
         page: Page, browser: Browser, app: AppServer, long_video: Path, media: Path) -> None:
     open_video_page(page, app)
+    # Settings no earlier test used, so that the analysis runs rather than coming from the server's cache.
+    people = page.locator('[data-testid="stSlider"]').filter(has_text="Most people to find").get_by_role("slider")
+    people.focus()
+    people.press("ArrowRight")
+    wait_for_app_idle(page)
     upload_files(page, long_video)
     wait_visible(page.get_by_test_id("stProgress").filter(has_text=PROGRESS), app, "The first session's progress")
 
     other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     try:
         open_video_page(other, app)
+        other.get_by_test_id("stSidebar").get_by_text("lite", exact=True).click()  # not in the cache either
+        wait_for_app_idle(other)
         upload_files(other, media / "clip.mp4")
         waiting = other.get_by_test_id("stProgress").filter(has_text="Waiting for another analysis to finish")
         wait_visible(waiting, app, "The second session's place in the queue", 30_000)

@@ -206,7 +206,7 @@ def test_live_stream_shows_skeleton_chart_figures_and_records(page: Page, app_ur
                                               ("Processed", "Processing", "Lag", "Dropped", "caption"))
     print(f"shown: {fps}, {processing}, lag {lag}, dropped {dropped}; {caption}")
     assert counts_add_up(figures), f"dropped {dropped} and {caption} do not add up to the frames received"
-    assert 5 <= number(fps) <= 40, f"processed frames/s {fps}"
+    assert 3 <= number(fps) <= 40, f"processed frames/s {fps}"  # about 25 on a quiet machine
     assert 1 <= number(processing) <= 150, f"processing time {processing}"
     assert 0 <= number(lag) <= 1000, f"lag {lag}"
     camera_fps, received = number(caption), numbers(dropped)[1]

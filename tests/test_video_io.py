@@ -446,7 +446,7 @@ def test_abort_from_another_thread_releases_a_write_waiting_on_a_full_queue(tmp_
     writing.thread.join(5)
     assert not writing.thread.is_alive() and isinstance(writing.error, ValueError) and "aborted" in str(writing.error)
     assert writing.ended - aborted < 0.3, f"the waiting write() was released after {writing.ended - aborted:.2f} s"
-    assert took < ABORT_WAIT_S + 0.2 and not path.exists()
+    assert took < ABORT_WAIT_S + 0.5 and not path.exists()
     assert _encoders() <= before
 
 
@@ -466,7 +466,7 @@ def test_abort_from_another_thread_releases_a_close_waiting_on_a_slow_encoder(tm
     took = time.perf_counter() - aborted
     closing.thread.join(5)
     assert isinstance(closing.error, ValueError) and "aborted" in str(closing.error)
-    assert closing.ended - aborted < ABORT_WAIT_S, "the waiting close() was not released"
-    assert took < ABORT_WAIT_S + 0.2 and not path.exists()
+    assert closing.ended - aborted < ABORT_WAIT_S + 0.5, "the waiting close() was not released"
+    assert took < ABORT_WAIT_S + 0.5 and not path.exists()
     _wait(lambda: _encoders() <= before)
     assert not path.exists()

@@ -326,8 +326,10 @@ def test_two_sessions_analyse_at_once_each_with_its_own_job_and_results(
         waiting = other.get_by_test_id("stProgress").filter(has_text="Waiting for another analysis to finish")
         wait_visible(waiting, app, "The second session's place in the queue", 30_000)
 
-        wait_visible(page.get_by_text(re.compile(r"session\.mp4 · .* analysed 600 frames")), app, "The first result")
-        wait_visible(other.get_by_text(re.compile(r"clip\.mp4 · .* analysed 60 frames")), app, "The second result")
+        wait_visible(page.get_by_text(re.compile(r"session\.mp4 · .* analysed 600 frames")), app, "The first result",
+                     240_000)
+        wait_visible(other.get_by_text(re.compile(r"clip\.mp4 · .* analysed 60 frames")), app, "The second result",
+                     120_000)
         for tab in (page, other):
             wait_for_app_idle(tab)
             expect(tab.locator("video")).to_have_count(1)

@@ -12,7 +12,8 @@ from streamlit_webrtc import WebRtcMode, WebRtcStreamerContext, webrtc_streamer
 from streamlit_webrtc.webrtc import SignallingTimeoutError
 
 from analysis.angles import ANGLE_NAMES
-from analysis.live import DEFAULT_LIVE_ANGLES, LiveProcessor, LiveSettings, LiveStats, live_figure
+from analysis.live import DEFAULT_LIVE_ANGLES, LiveProcessor, LiveSettings, live_figure
+from analysis.live_timing import LiveStats
 from analysis.recording import Recording
 from views.ice import IceConfigError, ice_servers_from, rtc_configuration
 from views.results import Shown, show_results

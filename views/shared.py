@@ -33,9 +33,14 @@ def _image_engine(settings: PoseSettings) -> tuple[PoseEngine, threading.Lock]:
 
 @contextmanager
 def image_engine(settings: PoseSettings) -> Iterator[PoseEngine]:
-    engine, lock = _image_engine(settings)
-    with lock:
-        yield engine
+    """The engine for these settings, held for this caller alone. One pushed out of the cache (and closed) between
+    the lookup and the lock is looked up again: the cache then makes a fresh one."""
+    while True:
+        engine, lock = _image_engine(settings)
+        with lock:
+            if not engine.closed:
+                yield engine
+                return
 
 
 def pose_settings_sidebar(default_complexity: str = "full", default_people: int = 1) -> tuple[PoseSettings, bool]:

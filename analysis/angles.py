@@ -102,7 +102,7 @@ def _indices(kind: Kind) -> tuple[np.ndarray, np.ndarray]:
 _BY_KIND = {kind: _indices(kind) for kind in ("joint", "from_vertical", "segment")}
 
 
-def _angle_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+def angle_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Unsigned angle in degrees between vectors on the last axis; NaN if either has no length."""
     if u.shape[-1] == 2:
         cross_norm = np.abs(u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0])
@@ -135,12 +135,12 @@ def compute_angles(points: np.ndarray, visibility: np.ndarray,
 
     columns, idx = _BY_KIND["joint"]
     vertex = named[..., idx[:, 1], :]
-    values = _angle_between(named[..., idx[:, 0], :] - vertex, named[..., idx[:, 2], :] - vertex)
+    values = angle_between(named[..., idx[:, 0], :] - vertex, named[..., idx[:, 2], :] - vertex)
     out[..., columns] = np.where(visible[..., idx].all(-1), values, np.nan)
 
     columns, idx = _BY_KIND["from_vertical"]
     direction = named[..., idx[:, 1], :] - named[..., idx[:, 0], :]
-    out[..., columns] = np.where(visible[..., idx].all(-1), _angle_between(direction, up), np.nan)
+    out[..., columns] = np.where(visible[..., idx].all(-1), angle_between(direction, up), np.nan)
 
     columns, idx = _BY_KIND["segment"]
     d = named[..., idx[:, 1], :] - named[..., idx[:, 0], :]

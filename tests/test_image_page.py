@@ -14,7 +14,10 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from analysis.drawing import PRIVACY_BACKGROUND
-from analysis.engine import PoseSettings
+from analysis.engine import PoseEngine, PoseSettings
+from analysis.images import load_image
+from analysis.landmarks import INDEX
+from analysis.templates import OFF_COLOUR, PoseTemplate
 
 
 def image_page() -> AppTest:
@@ -49,7 +52,7 @@ def test_a_photo_of_a_person_gives_image_landmarks_angles_3d_and_downloads(media
     assert (knees > 150).all()  # the man is standing
     assert len(app.get("plotly_chart")) == 1
     labels = [b.label for b in app.get("download_button")]
-    assert labels == ["Annotated PNG", "Landmarks CSV", "Everything (JSON)"]
+    assert labels == ["Annotated PNG", "Landmarks CSV", "Everything (JSON)", "Pose template (JSON)"]
     assert not app.error
 
 
@@ -151,3 +154,82 @@ def test_the_photo_engines_are_bounded_and_one_pushed_out_is_closed() -> None:
     assert [engine.closed for engine in engines] == [True, False, False, False]
     with image_engine(PoseSettings(min_detection_confidence=0.6)) as again:
         assert again is engines[-1]  # still cached
+
+
+@pytest.fixture(scope="module")
+def bus_template(media: Path) -> PoseTemplate:
+    """The man in bus.jpg as a template, made as the page makes it (the page's default model settings)."""
+    with PoseEngine(PoseSettings()) as engine:
+        pose = engine.detect(load_image((media / "bus.jpg").read_bytes()))
+    return PoseTemplate.from_pose(pose.pixels[0], pose.visibility[0], "Standing [at the bus]", "bus.jpg")
+
+
+def arms_up(template: PoseTemplate) -> PoseTemplate:
+    """The template with both arms swung up overhead about the shoulders: another pose."""
+    points = template.points.copy()
+    for side, turn in (("left", np.pi * 0.9), ("right", -np.pi * 0.9)):
+        arm = [INDEX[f"{side}_{point}"] for point in ("elbow", "wrist", "pinky", "index", "thumb")]
+        shoulder = points[INDEX[f"{side}_shoulder"]]
+        rotation = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]], np.float32)
+        points[arm] = (points[arm] - shoulder) @ rotation.T + shoulder
+    return PoseTemplate("arms up", points, template.weights)
+
+
+def compare(app: AppTest, name: str, data: bytes) -> AppTest:
+    app.file_uploader[1].set_value((name, data, "application/json"))
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_a_photo_matches_its_own_template_and_not_another(media: Path, bus_template: PoseTemplate,
+                                                         shown_media: dict[str, bytes]) -> None:
+    app = upload(image_page(), ("bus.jpg", (media / "bus.jpg").read_bytes(), "image/jpeg"))
+    assert "Pose template (JSON)" in [b.label for b in app.get("download_button")]
+    plain = _shown_picture(app, shown_media)
+    compare(app, "standing.json", bus_template.to_json().encode())
+    [match] = app.metric
+    assert match.label == "Match" and match.value == r"100 % like Standing \[at the bus\]"  # escaped Markdown
+    assert any("No joint is far off" in caption.value for caption in app.caption)
+    assert np.array_equal(_shown_picture(app, shown_media), plain)  # nothing to ring
+
+    compare(app, "arms_up.json", arms_up(bus_template).to_json().encode())
+    [match] = app.metric
+    percent = int(match.value.split(" %")[0])
+    assert percent < 30 and match.value.endswith("like arms up")
+    [furthest] = [c.value for c in app.caption if "Furthest off" in c.value]
+    assert furthest.count("wrist") + furthest.count("elbow") == 3, furthest
+    # The joints named are ringed on the picture: amber pixels appear round the man's wrists, none far away.
+    ringed = np.argwhere(np.abs(_shown_picture(app, shown_media) - OFF_COLOUR).max(axis=-1) <= 40)
+    landmarks = app.dataframe[1].value.set_index("landmark")
+    wrists = landmarks.loc[["left_wrist", "right_wrist"], ["x_px", "y_px"]].to_numpy()
+    assert len(ringed) > 50
+    nearest = np.hypot(*(ringed[:, None, ::-1] - wrists[None]).transpose(2, 0, 1)).min(axis=1)
+    assert np.percentile(nearest, 95) < 150
+
+
+def test_the_mirror_switch_matches_a_pose_on_the_other_side(media: Path, bus_template: PoseTemplate) -> None:
+    """The man's mirror picture is another pose (his arms are not alike), unless either side may match."""
+    other_side = PoseTemplate("other side", bus_template.points * np.array([-1, 1], np.float32), bus_template.weights)
+    app = upload(image_page(), ("bus.jpg", (media / "bus.jpg").read_bytes(), "image/jpeg"))
+    compare(app, "other_side.json", other_side.to_json().encode())
+    off = int(app.metric[0].value.split(" %")[0])
+    [toggle] = [t for t in app.toggle if t.label == "Either side"]
+    toggle.set_value(True)
+    app.run()
+    assert not app.exception, app.exception
+    assert off < 80 and app.metric[0].value == "100 % like other side", (off, app.metric[0].value)
+    assert any("Matched on the other side" in caption.value for caption in app.caption)
+
+
+@pytest.mark.parametrize(("data", "words"), [
+    (b"{not json", "This is not a JSON file"),
+    (b'{"format": "something-else"}', "not a PoseScope pose template"),
+    (b"[" * 70000, "at most 64 KB"),
+])
+def test_a_bad_template_file_gets_a_sentence(media: Path, data: bytes, words: str) -> None:
+    app = upload(image_page(), ("bus.jpg", (media / "bus.jpg").read_bytes(), "image/jpeg"))
+    compare(app, "my_*pose*.json", data)
+    [error] = app.error
+    assert words in error.value and r"my\_\*pose\*.json" in error.value
+    assert not app.metric and len(app.dataframe) == 2  # the photo's own results are still there

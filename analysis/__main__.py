@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    from analysis.coaching import Coaching
     from analysis.engine import PoseEngine, PoseSettings
+    from analysis.exercises import Catalogue
     from analysis.result import ClipOptions
     from analysis.series import Smoothing
     from analysis.video import Progress
@@ -35,8 +37,10 @@ Find people's poses in photos and videos with MediaPipe, on this machine, and wr
 a folder under --out:
   video: annotated.mp4, landmarks.csv (raw landmarks), angles.csv (smoothed joint and segment
          angles, 2D and 3D), summary.json (settings, counts, range of motion per angle, speeds)
-         person<N>.trc (OpenSim markers, metres, Y up) for each person found, and series.npz
-         (the poses, which the Video page opens again)
+         person<N>.trc (OpenSim markers, metres, Y up) for each person found, series.npz
+         (the poses, which the Video page opens again), events.csv (jumps, falls, partial reps)
+         and, with --exercise, reps.csv (one row per counted rep: rep, start_s, end_s and its
+         figures) with the exercise, count and per-rep figures in summary.json
   photo: annotated.png, landmarks.csv and pose.json (landmarks and angles per person)
 """
 
@@ -50,6 +54,10 @@ examples:
       frames from 2 s to 10 s, every second one; speeds in m/s for a person 1.75 m tall
   python -m analysis clip.mp4 --out results --cutoff 0 --privacy
       no low-pass filter; the annotated video shows the skeleton on a blank background
+  python -m analysis squats.mp4 --out results --exercise squat
+      results/squats/reps.csv: one row per squat with its depth, tempo and cues
+  python -m analysis session.mp4 --out results --exercise auto --exercises my_exercises.toml
+      the exercise that fits the motion best, among the shipped ones and your own
 
 Exit status: 0 when every input was analysed, 1 when any could not be (each is named on stderr,
 the others are still done), 130 when interrupted (the current input's partial results are removed).
@@ -59,7 +67,7 @@ the break, and a warning on stderr says so.
 
 # What a run writes into an input's folder: replaced on a re-run, and nothing else there is touched.
 OUTPUT_NAMES = re.compile(r"^(annotated\.(mp4|png)|landmarks\.csv|angles\.csv|summary\.json|pose\.json"
-                          r"|person\d+\.trc|series\.npz)$")
+                          r"|person\d+\.trc|series\.npz|reps\.csv|events\.csv)$")
 
 
 def _unit_interval(text: str) -> float:
@@ -121,6 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--height", type=_positive, default=None, metavar="M",
                        help="the person's height in metres, to give speeds in m/s (default: pixels/s)")
     video.add_argument("--no-video", action="store_true", help="skip the annotated video (faster)")
+    exercise = parser.add_argument_group("exercise")
+    exercise.add_argument("--exercise", metavar="NAME", default=None,
+                          help="count this exercise's reps (or time its hold) and check its form: squat, push_up, "
+                               "lunge, biceps_curl, shoulder_press, jumping_jack, sit_up, glute_bridge, plank, "
+                               "wall_sit, one of your own, or auto to find which fits the motion best")
+    exercise.add_argument("--exercises", metavar="FILE", type=Path, default=None,
+                          help="a TOML file of your own exercises, adding to or replacing the shipped ones "
+                               "(format: analysis/exercises.toml; default: $POSESCOPE_EXERCISES if set)")
     parser.add_argument("--privacy", action="store_true",
                         help="draw skeletons on a blank background: no pixel of the person is kept")
     return parser
@@ -222,6 +238,16 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
     from analysis.result import ClipOptions
     from analysis.series import Smoothing
 
+    from analysis.coaching import AUTO
+    from analysis.exercises import ExerciseError, load_catalogue
+
+    try:
+        catalogue = load_catalogue(args.exercises)
+        if args.exercise and args.exercise != AUTO:
+            args.exercise = catalogue.get(args.exercise).name
+    except ExerciseError as error:
+        print(f"{PROG}: {_one_line(str(error))}", file=err)
+        return 2
     settings = PoseSettings(args.model, args.max_people, args.min_detection, args.min_presence, args.min_tracking)
     options = ClipOptions(start_s=args.start, end_s=args.end, stride=args.stride, privacy=args.privacy)
     smoothing = Smoothing(cutoff_hz=args.cutoff or None, max_gap_s=args.max_gap)
@@ -234,7 +260,7 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
 
     names = safe_stems([source.name for source in args.inputs], fallback="input")
     jobs = [Job(source, name) for source, name in zip(args.inputs, names, strict=False)]
-    runner = _Runner(args, settings, options, smoothing, err)
+    runner = _Runner(args, settings, options, smoothing, catalogue, err)
     failed = False
     current: Job | None = None
     try:
@@ -261,8 +287,9 @@ class _Runner:
     """Analyses one input at a time into its staging folder, then moves the results into place."""
 
     def __init__(self, args: argparse.Namespace, settings: PoseSettings, options: ClipOptions, smoothing: Smoothing,
-                 err: TextIO) -> None:
+                 catalogue: Catalogue, err: TextIO) -> None:
         self.args, self.settings, self.options, self.smoothing, self.err = args, settings, options, smoothing, err
+        self.catalogue = catalogue
         self._image_engine: PoseEngine | None = None
         self._progress: ProgressLine | None = None
 
@@ -310,6 +337,7 @@ class _Runner:
         return f"{people} {'person' if people == 1 else 'people'} found" if people else "nobody found"
 
     def _video(self, job: Job, staging: Path) -> str:
+        from analysis.coaching import coach
         from analysis.exports import write_all
         from analysis.series import kinematics
         from analysis.video import analyse_video
@@ -327,12 +355,15 @@ class _Runner:
         finally:
             self.progress_clear()
         series = result.series
-        write_all(result, kinematics(series, self.smoothing, self.args.height), staging, annotated)
-        for warning in result.warnings:
+        motion = kinematics(series, self.smoothing, self.args.height)
+        coaching = coach(result, motion, self.catalogue, self.args.exercise)
+        write_all(result, motion, staging, annotated, coaching)
+        warnings = [*result.warnings, *(coaching.exercise.warnings if coaching.exercise else ())]
+        for warning in warnings:
             print(f"{PROG}: {job.source}: warning: {_one_line(_cli_wording(warning))}", file=self.err)
         people = int(series.present.any(axis=0).sum())
         return (f"{series.frames} frames, {people} {'person' if people == 1 else 'people'}, "
-                f"{result.elapsed_s:.1f} s ({result.frames_per_s or 0:.0f} frames/s)")
+                f"{result.elapsed_s:.1f} s ({result.frames_per_s or 0:.0f} frames/s){_exercise_note(coaching)}")
 
     def progress_clear(self) -> None:
         if self._progress is not None:
@@ -358,6 +389,19 @@ def _publish(staging: Path, target: Path) -> None:
             old.unlink()
     for new in sorted(staging.iterdir()):
         os.replace(new, target / new.name)
+
+
+def _exercise_note(coaching: Coaching) -> str:
+    """", 12 reps of squat (suggested, 84 % sure)", or what --exercise auto could not find."""
+    analysis, suggestion = coaching.exercise, coaching.suggestion
+    if analysis is None:
+        return ", no exercise recognised" if suggestion is not None else ""
+    exercise = analysis.exercise
+    sure = f" (suggested, {suggestion.confidence:.0%} sure)" if suggestion is not None else ""
+    if exercise.kind == "hold":
+        held = sum(h.held_s for h in analysis.holds)
+        return f", {exercise.title.lower()} held {held:.1f} s{sure}"
+    return f", {analysis.count()} {'rep' if analysis.count() == 1 else 'reps'} of {exercise.title.lower()}{sure}"
 
 
 def _one_line(message: str) -> str:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from itertools import count
 
 from analysis.cache import BoundedCache
+from analysis.coaching import Coaching, coach
+from analysis.exercises import current_catalogue
 from analysis.engine import PoseSettings
 from analysis.jobs import Job, JobRunner, JobState
 from analysis.result import ClipOptions, ClipResult
@@ -34,6 +36,7 @@ CONCURRENT_JOBS = 1  # pose estimation already keeps two cores busy: more at onc
 ANALYSES: BoundedCache[VideoAnalysis] = BoundedCache(max_entries=8, max_bytes=768 << 20)
 MOTIONS: BoundedCache[Kinematics] = BoundedCache(max_entries=16, max_bytes=384 << 20)
 RECORDINGS: BoundedCache[ClipResult] = BoundedCache(max_entries=8, max_bytes=256 << 20)
+COACHINGS: BoundedCache[Coaching] = BoundedCache(max_entries=16, max_bytes=64 << 20)
 RUNNER = JobRunner(CONCURRENT_JOBS)
 
 
@@ -242,3 +245,11 @@ def recording(digest: str, data: memoryview | bytes, name: str) -> ClipResult:
 def motion(key: str, result: ClipResult, smoothing: Smoothing, height_m: float | None) -> Kinematics:
     """Angles and speeds of a result, cached: the smoothing controls rerun only this, never the analysis."""
     return MOTIONS.get_or_make((key, smoothing, height_m), lambda: kinematics(result.series, smoothing, height_m))
+
+
+def coaching(key: str, result: ClipResult, motion: Kinematics, exercise: str | None) -> Coaching:
+    """The exercise's reps, the suggestion and the events of a result, cached with its motion's settings: choosing
+    another exercise reruns only this. ExerciseError for an unknown exercise or a bad user file."""
+    catalogue = current_catalogue()
+    return COACHINGS.get_or_make((key, motion.smoothing, motion.height_m, exercise, id(catalogue)),
+                                 lambda: coach(result, motion, catalogue, exercise))

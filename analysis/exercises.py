@@ -7,6 +7,7 @@ entry, so that a typo in a user file is a sentence naming the entry, not a KeyEr
 
 from __future__ import annotations
 
+import functools
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -130,6 +131,24 @@ class Catalogue:
         names = {exercise.signal} if exercise.signal else set()
         names |= {c.measure for c in (*exercise.rules, *exercise.signature, *exercise.position)}
         return {name: self.measures[name] for name in sorted(names)}
+
+
+def current_catalogue() -> Catalogue:
+    """The catalogue the app uses: the shipped file and POSESCOPE_EXERCISES' file, read again only when that
+    file changes (so an edited user file shows without a restart). ExerciseError for a bad user file."""
+    user = os.environ.get(USER_FILE_VARIABLE)
+    stamp = None
+    if user:
+        try:
+            stamp = Path(user).stat().st_mtime_ns
+        except OSError:
+            stamp = -1
+    return _cached_catalogue(user, stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_catalogue(user: str | None, stamp: int | None) -> Catalogue:
+    return load_catalogue(Path(user) if user else None)
 
 
 def load_catalogue(user_file: Path | None = None) -> Catalogue:

@@ -21,6 +21,8 @@ Files:
 - person<N>.trc: one person's world landmarks as an OpenSim marker file (see `trc`); N counts people from 1,
   as the Video page names them ("person 1" is slot 0).
 - series.npz: the clip itself (ClipResult.to_npz), which the Video page opens again.
+- reps.csv (with an exercise): one row per counted rep (REP_COLUMNS), or per hold (HOLD_COLUMNS).
+- events.csv: jumps, falls and partial reps, one row each (EVENT_COLUMNS).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.angles import ANGLE_NAMES, ANGLES
+from analysis.coaching import Coaching
 from analysis.landmarks import LANDMARK_NAMES
 from analysis.result import ClipResult
 from analysis.series import Kinematics, PoseSeries
@@ -47,6 +50,12 @@ ANGLE_COLUMNS = ["frame", "time_s", "person", *ANGLE_NAMES, *(f"{name}{ANGLE_3D_
 SUMMARY_COLUMNS = ["angle", "min", "max", "range", "mean"]
 SUMMARY_FORMAT = "posescope-clip-summary/2"
 SERIES_FILE = "series.npz"
+REP_COLUMNS = ["rep", "person", "start_s", "end_s", "duration_s", "eccentric_s", "concentric_s", "extreme_s",
+               "extreme_deg", "min_deg", "max_deg", "rom_deg", "depth_ok", "left_deg", "right_deg", "asymmetry_deg",
+               "cues", "severity"]
+HOLD_COLUMNS = ["rep", "person", "start_s", "end_s", "held_s", "good_form_s", "good_form_share", "cues"]
+EVENT_COLUMNS = ["person", "event", "start_s", "end_s", "duration_s", "flight_s", "height_flight_m", "height_hip_m",
+                 "note"]
 
 _CSV = {"index": False, "lineterminator": "\n"}
 
@@ -124,7 +133,69 @@ def _circular_stats(values: np.ndarray) -> tuple[float, float, float, float]:
     return start, start + spread, spread, float(along.mean())
 
 
-def summary(result: ClipResult, kinematics: Kinematics, files: list[str] | None = None) -> dict[str, Any]:
+def reps_frame(coaching: Coaching) -> pd.DataFrame:
+    """reps.csv's table: for a reps exercise one row per counted rep (REP_COLUMNS; person from 1, cues joined
+    with "; "), for a hold one per hold (HOLD_COLUMNS). Empty (same columns) when nothing was counted."""
+    analysis = coaching.exercise
+    if analysis is not None and analysis.exercise.kind == "hold":
+        rows = [[n, h.person + 1, h.start_s, h.end_s, h.held_s, h.good_s, h.good_s / h.held_s if h.held_s else None,
+                 "; ".join(c.text for c in h.cues)] for n, h in enumerate(analysis.holds, start=1)]
+        return pd.DataFrame(rows, columns=HOLD_COLUMNS)
+    reps = analysis.reps if analysis is not None else ()
+    rows = [[r.number, r.person + 1, r.start_s, r.end_s, r.duration_s, r.eccentric_s, r.concentric_s, r.extreme_s,
+             r.extreme_deg, r.min_deg, r.max_deg, r.rom_deg, r.depth_ok, r.left_deg, r.right_deg, r.asymmetry_deg,
+             "; ".join(c.text for c in r.cues), r.severity] for r in reps]
+    return pd.DataFrame(rows, columns=REP_COLUMNS)
+
+
+def reps_csv(coaching: Coaching) -> str:
+    return reps_frame(coaching).round(3).to_csv(**_CSV)
+
+
+def events_frame(coaching: Coaching) -> pd.DataFrame:
+    """events.csv's table: jumps, falls and partial reps in time order (EVENT_COLUMNS, person from 1)."""
+    rows = [[e.person + 1, e.kind, e.start_s, e.end_s, e.end_s - e.start_s, e.flight_s, e.height_flight_m,
+             e.height_hip_m, e.note] for e in coaching.events]
+    analysis = coaching.exercise
+    for rep in analysis.partials if analysis is not None else ():
+        rows.append([rep.person + 1, "partial rep", rep.start_s, rep.end_s, rep.duration_s, None, None, None,
+                     f"reached {rep.extreme_deg:.0f}°, short of the {analysis.exercise.work:.0f}° that counts"])
+    table = pd.DataFrame(rows, columns=EVENT_COLUMNS)
+    return table.sort_values("start_s", kind="stable").reset_index(drop=True)
+
+
+def events_csv(coaching: Coaching) -> str:
+    return events_frame(coaching).round(3).to_csv(**_CSV)
+
+
+def exercise_summary(coaching: Coaching) -> dict[str, Any] | None:
+    """summary.json's "exercise": the exercise, the count per person, the per-rep figures (or holds), partial
+    reps, the warnings, and for `auto` the suggestion and how sure it is."""
+    analysis, suggestion = coaching.exercise, coaching.suggestion
+    if analysis is None and suggestion is None:
+        return None
+    out: dict[str, Any] = {"name": None, "count": 0}
+    if suggestion is not None:
+        out["suggested"] = {"name": suggestion.name, "confidence": suggestion.confidence, "scores": suggestion.scores}
+    if analysis is None:
+        return out
+    exercise = analysis.exercise
+    table = reps_frame(coaching)
+    people = analysis.people()
+    out |= {
+        "name": exercise.name, "title": exercise.title, "kind": exercise.kind,
+        "count": len(analysis.holds) if exercise.kind == "hold" else analysis.count(),
+        "count_by_person": {str(p + 1): analysis.count(p) for p in people} if exercise.kind == "reps" else None,
+        "partial_reps": len(analysis.partials),
+        "views": {str(p + 1): view for p, view in analysis.views.items()},
+        "reps" if exercise.kind == "reps" else "holds": table.to_dict(orient="records"),
+        "warnings": list(analysis.warnings),
+    }
+    return out
+
+
+def summary(result: ClipResult, kinematics: Kinematics, files: list[str] | None = None,
+            coaching: Coaching | None = None) -> dict[str, Any]:
     """What summary.json holds, as a dict (NaN still NaN: `summary_json` turns it into null)."""
     series = result.series
     present = series.present
@@ -165,13 +236,16 @@ def summary(result: ClipResult, kinematics: Kinematics, files: list[str] | None 
         # A camera recording's elapsed time is its summed per-frame processing, not the time it lasted.
         "timing": {"elapsed_s": result.elapsed_s, "frames_per_s": result.frames_per_s},
         "warnings": list(result.warnings),
+        "exercise": exercise_summary(coaching) if coaching else None,
+        "events": events_frame(coaching).to_dict(orient="records") if coaching else None,
         "files": files,
     }
 
 
-def summary_json(result: ClipResult, kinematics: Kinematics, files: list[str] | None = None) -> str:
+def summary_json(result: ClipResult, kinematics: Kinematics, files: list[str] | None = None,
+                 coaching: Coaching | None = None) -> str:
     """summary.json: see `summary` for the keys."""
-    return json.dumps(_json_safe(summary(result, kinematics, files)), indent=1, allow_nan=False)
+    return json.dumps(_json_safe(summary(result, kinematics, files, coaching)), indent=1, allow_nan=False)
 
 
 def trc(series: PoseSeries, person: int, *, rate_hz: float, camera_rate_hz: float | None = None,
@@ -260,16 +334,22 @@ class ExportFile:
     make: Callable[[], str | bytes]
 
 
-def clip_files(result: ClipResult, kinematics: Kinematics) -> list[ExportFile]:
+def clip_files(result: ClipResult, kinematics: Kinematics, coaching: Coaching | None = None) -> list[ExportFile]:
     """Every file of a clip, in the order they are offered: the pages' downloads and the CLI's folder.
 
-    A TRC file is made for each person found with a world landmark left after cleaning or raw.
+    A TRC file is made for each person found with a world landmark left after cleaning or raw. With coaching,
+    events.csv, and reps.csv when an exercise was analysed.
     """
     files = [
         ExportFile("landmarks.csv", "Landmarks CSV", "text/csv", partial(landmarks_csv, result)),
         ExportFile("angles.csv", "Angles CSV", "text/csv", partial(angles_csv, result, kinematics)),
-        ExportFile("summary.json", "Summary JSON", "application/json", partial(summary_json, result, kinematics)),
+        ExportFile("summary.json", "Summary JSON", "application/json",
+                   partial(summary_json, result, kinematics, None, coaching)),
     ]
+    if coaching is not None:
+        if coaching.exercise is not None:
+            files.append(ExportFile("reps.csv", "Reps CSV", "text/csv", partial(reps_csv, coaching)))
+        files.append(ExportFile("events.csv", "Events CSV", "text/csv", partial(events_csv, coaching)))
     world = result.series.world
     for person in range(result.series.people):
         if np.isfinite(world[:, person]).all(axis=-1).any():
@@ -279,16 +359,16 @@ def clip_files(result: ClipResult, kinematics: Kinematics) -> list[ExportFile]:
     return files
 
 
-def write_all(result: ClipResult, kinematics: Kinematics, out_dir: Path, annotated_video: Path | None = None
-              ) -> list[Path]:
+def write_all(result: ClipResult, kinematics: Kinematics, out_dir: Path, annotated_video: Path | None = None,
+              coaching: Coaching | None = None) -> list[Path]:
     """Write every file of `clip_files` into out_dir; summary.json lists them (and annotated_video, the annotated
     video already written there by analyse_video). Returns the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = clip_files(result, kinematics)
+    files = clip_files(result, kinematics, coaching)
     names = [*([annotated_video.name] if annotated_video else []), *(file.name for file in files)]
     written = []
     for file in files:
-        content = summary_json(result, kinematics, names) if file.name == "summary.json" else file.make()
+        content = summary_json(result, kinematics, names, coaching) if file.name == "summary.json" else file.make()
         path = out_dir / file.name
         if isinstance(content, str):
             path.write_text(content, encoding="utf-8", newline="\n")

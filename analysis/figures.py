@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from analysis.landmarks import BONES, LANDMARK_NAMES
+
+if TYPE_CHECKING:
+    from analysis.events import Event
+    from analysis.reps import Rep
 
 PERSON_COLOURS = ("#e6361e", "#1f9bd1", "#f5b400", "#3cb371", "#b05cc6", "#ff7f50")
 
@@ -157,3 +163,63 @@ def _mark_time(figure: go.Figure, time_s: float) -> None:
 def _faded(hex_colour: str, alpha: float = 0.25) -> str:
     red, green, blue = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
     return f"rgba({red}, {green}, {blue}, {alpha})"
+
+
+_SEVERITY_COLOURS = {"": "#3cb371", "info": "#1f9bd1", "warning": "#f5b400", "error": "#e6361e"}
+
+
+def mark_reps(figure: go.Figure, reps: Sequence[Rep], partials: Sequence[Rep] = (), events: Sequence[Event] = ()
+              ) -> go.Figure:
+    """Shade each rep on a chart over time (green when clean, amber or red by its worst cue), number it, write its
+    cues above it; partial reps hatched grey; events (jumps, falls) as labelled vertical lines. In place."""
+    for rep in reps:
+        colour = _SEVERITY_COLOURS[rep.severity]
+        cues = ", ".join(c.text for c in rep.cues)
+        figure.add_vrect(x0=rep.start_s, x1=rep.end_s, fillcolor=_faded(colour, 0.14), line_width=0, layer="below",
+                         name=f"rep {rep.number}", annotation_text=f"{rep.number}" + (f" · {cues}" if cues else ""),
+                         annotation_position="top left", annotation_font=dict(size=10, color=colour))
+    for rep in partials:
+        figure.add_vrect(x0=rep.start_s, x1=rep.end_s, fillcolor="rgba(139, 147, 167, 0.12)", line_width=0,
+                         layer="below", name="partial rep", annotation_text="partial",
+                         annotation_position="bottom left", annotation_font=dict(size=10, color="#8b93a7"))
+    for event in events:
+        colour = "#e6361e" if event.kind == "fall" else "#b05cc6"
+        figure.add_vrect(x0=event.start_s, x1=max(event.end_s, event.start_s + 1e-3), fillcolor=_faded(colour, 0.2),
+                         line=dict(color=colour, width=1), layer="below", name=event.kind,
+                         annotation_text=event.kind, annotation_position="bottom right",
+                         annotation_font=dict(size=10, color=colour))
+    return figure
+
+
+def rep_chart(reps: Sequence[Rep], target_deg: float | None = None) -> go.Figure:
+    """Per rep: the range of motion (bars, °; the extreme reached as a dot against the target depth) above, and
+    the tempo below (the eccentric and concentric phases stacked, s)."""
+    numbers = [r.number for r in reps]
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,
+                           subplot_titles=("Range of motion", "Tempo"))
+    figure.add_trace(go.Bar(x=numbers, y=[r.rom_deg for r in reps], name="range of motion",
+                            marker_color=[_SEVERITY_COLOURS[r.severity] for r in reps],
+                            hovertemplate="rep %{x}: %{y:.0f}°<extra>range of motion</extra>"), row=1, col=1)
+    figure.add_trace(go.Scatter(x=numbers, y=[r.extreme_deg for r in reps], mode="markers+lines", name="depth reached",
+                                line=dict(color="#4a4f5c", width=1), marker=dict(size=8),
+                                hovertemplate="rep %{x}: %{y:.0f}°<extra>depth reached</extra>"), row=1, col=1)
+    if target_deg is not None:
+        figure.add_hline(y=target_deg, line=dict(color="#e6361e", dash="dot", width=1), row=1, col=1,
+                         annotation_text=f"target {target_deg:.0f}°", annotation_position="top right")
+    figure.add_trace(go.Bar(x=numbers, y=[r.eccentric_s for r in reps], name="eccentric", marker_color="#1f9bd1",
+                            hovertemplate="rep %{x}: %{y:.2f} s<extra>eccentric</extra>"), row=2, col=1)
+    figure.add_trace(go.Bar(x=numbers, y=[r.concentric_s for r in reps], name="concentric", marker_color="#f5b400",
+                            hovertemplate="rep %{x}: %{y:.2f} s<extra>concentric</extra>"), row=2, col=1)
+    figure.update_layout(barmode="stack", height=380, margin=dict(l=10, r=10, t=30, b=10),
+                         legend=dict(orientation="h", yanchor="bottom", y=1.06, xanchor="left", x=0))
+    figure.update_yaxes(title_text="Angle (°)", row=1, col=1)
+    figure.update_yaxes(title_text="Duration (s)", row=2, col=1)
+    figure.update_xaxes(title_text="Rep", dtick=1, row=2, col=1)
+    return figure
+
+
+def similarity_curve(times_s: np.ndarray, scores: np.ndarray, name: str, marker_s: float | None = None) -> go.Figure:
+    """A pose template's match over time, 0–100 %."""
+    figure = time_series(times_s, scores[:, None], [f"match with {name}"], "Match (%)", marker_s=marker_s, height=240)
+    figure.update_yaxes(range=[0, 100])
+    return figure

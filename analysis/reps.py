@@ -45,6 +45,8 @@ class Cue:
 class Rep:
     """One repetition, counted (number from 1) or a partial attempt (number 0: it never reached the work zone).
 
+    counted_s: the moment the rep counts, at the end of its concentric phase: back at rest (a squat standing up)
+    or passing the work threshold (a curl reaching the top).
     Angles in degrees; extreme: the signal at the working extreme (the bottom of a squat). eccentric_s /
     concentric_s: the phases away from and back against the load (a squat's down and up). left_deg / right_deg:
     each side's own extreme; asymmetry_deg their difference. depth_ok: the extreme reached the exercise's target.
@@ -226,7 +228,12 @@ def _measure_rep(exercise: Exercise, track: _Track, left_rest: int, extreme: int
             broken = _broken(rule, values[start:end + 1])
         if broken:
             cues.append(Cue(rule.cue, rule.severity, float(times[extreme])))
-    counted = times[extreme] if exercise.concentric == "to_work" else times[back]
+    if exercise.concentric == "to_work":  # counted as the work threshold is passed, the live count's moment
+        toward = track.signal[left_rest:extreme + 1]
+        passed = np.flatnonzero(toward <= exercise.work if exercise.direction == "down" else toward >= exercise.work)
+        counted = times[left_rest + int(passed[0])] if len(passed) else times[extreme]
+    else:
+        counted = times[back]
     return Rep(number, person, float(times[start]), float(times[end]), float(times[extreme]), float(counted),
                float(eccentric), float(concentric), float(np.nanmin(signal)), float(np.nanmax(signal)), extreme_deg,
                left, right, depth_ok, tuple(cues))

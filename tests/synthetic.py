@@ -41,6 +41,7 @@ class Figure:
     leg_abduction: each leg out to the side (front-view jumping jacks, knees caving with a negative knee_in).
     pitch: the whole body rotated forwards about the hips (90° lying face down, -90° lying on the back).
     lift_m: the whole body raised off the floor (jumps), in metres.
+    elbow_plane: "flexion" bends the elbow forwards (a curl), "abduction" outwards and up (a press seen from the front).
     """
 
     frames: int
@@ -54,6 +55,7 @@ class Figure:
     knee_in_m: float | np.ndarray = 0.0
     pitch: float | np.ndarray = 0.0
     lift_m: float | np.ndarray = 0.0
+    elbow_plane: str = "flexion"
 
     def world(self) -> np.ndarray:
         """(frames, 33, 3) metres, y down, origin between the hips."""
@@ -77,8 +79,8 @@ class Figure:
         for side, out in (("left", 1.0), ("right", -1.0)):
             hip = np.array([out * L["hip_half"], 0.0, 0.0]) + np.zeros((n, 3))
             knee_point = hip + _limb(hip_flexion, leg_a, out) * L["thigh"]
-            knee_point[:, 0] -= out * knee_in
             ankle = knee_point + _limb(shank_flexion, leg_a, out) * L["shank"]
+            knee_point[:, 0] -= out * knee_in  # the knees cave in over feet that stay put
             put(f"{side}_hip", hip)
             put(f"{side}_knee", knee_point)
             put(f"{side}_ankle", ankle)
@@ -87,8 +89,11 @@ class Figure:
             shoulder = mid_shoulder + np.array([out * L["shoulder_half"], 0.0, 0.0])
             # The arm hangs in the trunk's frame: flexion is measured from the trunk's downward axis.
             elbow_point = shoulder + _rotate_pitch(_limb(shoulder_f, shoulder_a, out), lean) * L["arm"]
-            # The forearm bends forwards at the elbow by 180° - elbow, in the plane of the arm's flexion.
-            forearm = _rotate_pitch(_limb(shoulder_f + (180.0 - elbow), shoulder_a, out), lean)
+            # The forearm bends at the elbow by 180° - elbow: forwards (curls), or outwards and up (presses).
+            if self.elbow_plane == "flexion":
+                forearm = _rotate_pitch(_limb(shoulder_f + (180.0 - elbow), shoulder_a, out), lean)
+            else:
+                forearm = _rotate_pitch(_limb(shoulder_f, shoulder_a + (180.0 - elbow), out), lean)
             wrist = elbow_point + forearm * L["forearm"]
             put(f"{side}_shoulder", shoulder)
             put(f"{side}_elbow", elbow_point)
@@ -113,10 +118,14 @@ class Figure:
         return points
 
     def series(self, view: str = "side", fps: float = 30.0, size: tuple[int, int] = (1280, 720),
-               metres_to_px: float = 300.0, times_s: np.ndarray | None = None) -> PoseSeries:
+               metres_to_px: float = 300.0, times_s: np.ndarray | None = None, yaw_deg: float = 0.0) -> PoseSeries:
         """The figure seen from its left side (facing image right) or from the front, over a floor line at 90 % of
-        the image height."""
+        the image height. yaw_deg turns the person about the vertical (from the front: towards their left)."""
         world = self.scene()
+        if yaw_deg:
+            c, s = np.cos(np.radians(yaw_deg)), np.sin(np.radians(yaw_deg))
+            world = np.stack([c * world[..., 0] + s * world[..., 2], world[..., 1], -s * world[..., 0] + c * world[..., 2]],
+                             axis=-1)
         width, height = size
         if view == "side":
             image = np.stack([world[..., 2], world[..., 1]], axis=-1)

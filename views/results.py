@@ -9,14 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from analysis import exports
 from analysis.angles import ANGLE_NAMES, ANGLES, DEFAULT_VISIBILITY_THRESHOLD
 from analysis.clips import VideoAnalysis
+from analysis.coaching import Coaching
 from analysis.drawing import draw_skeleton_only
-from analysis.figures import Quality, quality_strip, time_series
+from analysis.figures import Quality, mark_reps, quality_strip, rep_chart, time_series
 from analysis.landmarks import LANDMARK_NAMES
+from analysis.reps import ExerciseAnalysis
 from analysis.result import ClipResult
 from analysis.series import Kinematics, nyquist_hz
 from analysis.uploads import safe_stems
@@ -36,13 +39,15 @@ class Shown:
     """What the results view shows. video: the analysis with its annotated preview and stills, None for a saved
     or recorded clip (the frame view then draws the skeleton). files: the downloads as (label, content, file
     name, mime), made ahead (a recording's); by default the clip's files, made on click, and the annotated
-    video. stem: the downloads' names start with it (by default the source's name, made safe)."""
+    video. stem: the downloads' names start with it (by default the source's name, made safe). coaching: the
+    exercise's reps, the suggestion and the events, when the page computed them."""
 
     result: ClipResult
     motion: Kinematics
     video: VideoAnalysis | None = None
     files: tuple[tuple[str, bytes, str, str], ...] | None = None
     stem: str | None = None
+    coaching: Coaching | None = None
 
 
 @st.fragment
@@ -89,6 +94,8 @@ def show_results(shown: Shown) -> None:
         st.caption(f"Frame {int(series.frame_index[frame])} at {time_s:.2f} s"
                    + ("" if series.present[frame, person] else f": person {person + 1} is not in this frame"))
 
+    if shown.coaching is not None:
+        exercise_section(shown.coaching, person)
     if series.frames == 1:
         st.warning("This video has a single frame, so there is no movement to chart: its landmarks and angle "
                    "summary are below.", icon=":material/movie:")
@@ -135,8 +142,12 @@ def curves(shown: Shown, person: int, time_s: float) -> None:
     st.subheader("Joint angles", help="Thin faint lines: the raw angles, frame by frame. Bold: after gap filling "
                  "and the low-pass filter (sidebar). The dotted red line marks the scrubbed frame.")
     pick, plane_box = st.columns([5, 2], vertical_alignment="bottom")
-    joints = pick.multiselect("Joints", ANGLE_NAMES, default=DEFAULT_JOINTS, key="joints", wrap=True,
-                              placeholder="Choose joints to chart")
+    coaching = shown.coaching
+    analysis = coaching.exercise if coaching is not None else None
+    signal = analysis.exercise.signal if analysis is not None else None
+    exercise_joints = [name for name in ANGLE_NAMES if signal and name.endswith(f" {signal}")]
+    joints = pick.multiselect("Joints", ANGLE_NAMES, default=exercise_joints or DEFAULT_JOINTS, key="joints",
+                              wrap=True, placeholder="Choose joints to chart")
     plane = plane_box.segmented_control(
         "Angles from", ["2D", "3D"], default="2D", key="plane", required=True,
         format_func=lambda p: {"2D": "Image", "3D": "World"}[p],
@@ -147,8 +158,12 @@ def curves(shown: Shown, person: int, time_s: float) -> None:
         angles, raw = motion.angles_3d[:, person, columns], None
     else:
         angles, raw = motion.angles_2d[:, person, columns], motion.angles_2d_raw[:, person, columns]
-    st.plotly_chart(time_series(series.times_s, angles, joints, "Angle (°)", raw=raw, marker_s=time_s),
-                    key="angle_chart")
+    figure = time_series(series.times_s, angles, joints, "Angle (°)", raw=raw, marker_s=time_s)
+    if coaching is not None:
+        mark_reps(figure, [r for r in analysis.reps if r.person == person] if analysis else [],
+                  [r for r in analysis.partials if r.person == person] if analysis else [],
+                  [e for e in coaching.events if e.person == person])
+    st.plotly_chart(figure, key="angle_chart")
     if motion.smoothing.has_no_effect(series.times_s):
         st.caption(f"The cutoff is at or above {nyquist_hz(series.times_s):.1f} Hz, half the analysed frame rate, "
                    "so the low-pass filter leaves these curves unchanged.")
@@ -186,7 +201,7 @@ def downloads(shown: Shown) -> None:
         buttons = list(shown.files)
     else:
         buttons = [(file.label, file.make, file.name, file.mime)
-                   for file in exports.clip_files(shown.result, shown.motion)]
+                   for file in exports.clip_files(shown.result, shown.motion, shown.coaching)]
         if shown.video:
             buttons.insert(0, ("Annotated video", shown.video.preview, "annotated.mp4", "video/mp4"))
     row = st.container(horizontal=True)
@@ -194,5 +209,80 @@ def downloads(shown: Shown) -> None:
         row.download_button(label, data, f"{stem}_{name}", mime, key=f"download_{name}", on_click="ignore",
                             icon=":material/download:")
     st.caption("Landmarks CSV: raw landmarks, one row per frame, person and landmark. Angles CSV: smoothed 2D "
-               "and 3D angles. Summary: settings, counts and range of motion per angle. TRC: one person's smoothed "
-               "world landmarks for OpenSim. Pose series: the clip, to open here again later.")
+               "and 3D angles. Summary: settings, counts, range of motion per angle and the exercise. TRC: one "
+               "person's smoothed world landmarks for OpenSim. Pose series: the clip, to open here again later. "
+               "Reps CSV: one row per counted rep. Events CSV: jumps, falls and partial reps.")
+
+
+def exercise_section(coaching: Coaching, person: int) -> None:
+    """The exercise for one person: what `auto` found, the count and its figures, the rep (or hold) table with its
+    cues, the range-of-motion and tempo chart, and the events."""
+    suggestion, analysis = coaching.suggestion, coaching.exercise
+    if analysis is not None or suggestion is not None:
+        st.subheader("Exercise", help="Counted from the exercise's signal with hysteresis: a rep leaves the rest "
+                     "position, passes the working threshold and comes back. Partial reps are flagged, not counted. "
+                     "Each rep is shaded on the angle chart below.")
+    if suggestion is not None:
+        if suggestion.name is None:
+            st.info("No exercise was recognised: nothing in this clip moves like the known exercises do. Pick one "
+                    "in the sidebar to count it anyway.", icon=":material/fitness_center:")
+        else:
+            others = [f"{name.replace('_', ' ')} {score:.0%}" for name, score in suggestion.scores.items()
+                      if score > 0 and name != suggestion.name][:3]
+            st.caption(f"Found from the motion: **{analysis.exercise.title}**, {suggestion.confidence:.0%} sure"
+                       + (f" (next: {', '.join(others)})." if others else "."))
+    if analysis is not None:
+        for warning in analysis.warnings:
+            st.warning(warning, icon=":material/videocam:")
+        table = exports.reps_frame(coaching)
+        table = table[table.person == person + 1].drop(columns="person")
+        if analysis.exercise.kind == "hold":
+            hold_figures(table)
+        else:
+            rep_figures(analysis, table, person)
+    events = exports.events_frame(coaching)
+    events = events[events.person == person + 1].drop(columns="person").dropna(axis=1, how="all")
+    if not events.empty:
+        st.markdown("**Events**")
+        st.dataframe(events, hide_index=True, column_config={
+            c: st.column_config.NumberColumn(format="%.2f") for c in events.columns if c.endswith(("_s", "_m"))})
+
+
+def rep_figures(analysis: ExerciseAnalysis, table: pd.DataFrame, person: int) -> None:
+    reps = [r for r in analysis.reps if r.person == person]
+    partials = sum(1 for r in analysis.partials if r.person == person)
+    count, partial, depth, tempo = st.columns(4)
+    count.metric("Reps", len(reps), help="Counted reps: each reached the working position and came back.")
+    partial.metric("Partial reps", partials, help="Started but never reached the working position: not counted.")
+    if reps:
+        reached = [r.depth_ok for r in reps if r.depth_ok is not None]
+        depth.metric("Depth reached", f"{sum(reached)} of {len(reached)}" if reached else "–",
+                     help=f"Reps whose extreme passed the target ({analysis.exercise.target:.0f}°)."
+                     if analysis.exercise.target is not None else None)
+        tempo.metric("Tempo", f"{np.mean([r.eccentric_s for r in reps]):.1f} s / {np.mean([r.concentric_s for r in reps]):.1f} s",
+                     help="Mean eccentric / concentric time: for a squat, down / up.")
+    if table.empty:
+        st.caption("No rep was counted for this person.")
+        return
+    degrees = st.column_config.NumberColumn(format="%.0f°")
+    seconds = st.column_config.NumberColumn(format="%.2f s")
+    st.dataframe(table, hide_index=True, column_config={
+        **{c: seconds for c in table.columns if c.endswith("_s")},
+        **{c: degrees for c in table.columns if c.endswith("_deg")},
+        "depth_ok": st.column_config.CheckboxColumn("depth ok"),
+        "cues": st.column_config.TextColumn(width="large")})
+    st.plotly_chart(rep_chart(reps, analysis.exercise.target), key="rep_chart")
+
+
+def hold_figures(table: pd.DataFrame) -> None:
+    held, good, holds = st.columns(3)
+    held.metric("Held", f"{table.held_s.sum():.1f} s")
+    good.metric("In good form", f"{table.good_form_s.sum():.1f} s")
+    holds.metric("Holds", len(table))
+    if table.empty:
+        st.caption("The position was never held for long enough to count.")
+        return
+    st.dataframe(table, hide_index=True, column_config={
+        c: st.column_config.NumberColumn(format="%.1f s") for c in ("start_s", "end_s", "held_s", "good_form_s")}
+        | {"good_form_share": st.column_config.ProgressColumn("in good form", format="percent", min_value=0,
+                                                             max_value=1)})

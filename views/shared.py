@@ -9,7 +9,9 @@ from contextlib import contextmanager
 
 import streamlit as st
 
+from analysis.coaching import AUTO
 from analysis.engine import PoseEngine, PoseSettings
+from analysis.exercises import Catalogue, ExerciseError, current_catalogue
 from analysis.models import COMPLEXITIES, ModelError
 
 NO_PERSON_HINTS = (
@@ -59,6 +61,49 @@ def pose_settings_sidebar(default_complexity: str = "full", default_people: int 
         privacy = st.toggle("Privacy mode (skeleton only)",
                             help="Draw the skeleton on a blank background: no pixel of the person is shown.")
     return PoseSettings(complexity, max_people, detection, presence, tracking), privacy
+
+
+EXERCISE_PARAMETER = "exercise"
+NO_EXERCISE = "none"
+
+
+def exercise_sidebar(allow_auto: bool = True) -> tuple[Catalogue | None, str | None]:
+    """The sidebar's exercise picker, in step with the page's `?exercise=` URL parameter so that a set-up can be
+    bookmarked: (catalogue, the exercise's name, "auto", or None). An unknown name in the URL, or a bad user
+    exercise file, is said in the sidebar; the page goes on without an exercise."""
+    with st.sidebar:
+        st.header("Exercise")
+        try:
+            catalogue = current_catalogue()
+        except ExerciseError as error:
+            st.error(str(error), icon=":material/fitness_center:")
+            return None, None
+        options = [NO_EXERCISE, *([AUTO] if allow_auto else []), *catalogue.names]
+        asked = st.query_params.get(EXERCISE_PARAMETER)
+        if asked is not None and asked != AUTO and asked != NO_EXERCISE:
+            try:
+                asked = catalogue.get(asked).name
+            except ExerciseError as error:
+                st.warning(str(error), icon=":material/link_off:")
+                asked = None
+        if asked not in options:
+            asked = None
+        if asked is not None and asked != st.session_state.get("exercise_in_url"):
+            st.session_state["exercise_choice"] = asked  # a new address decides; then the picker does
+        titles = {AUTO: "Find it from the motion", NO_EXERCISE: "None"} | {
+            name: exercise.title for name, exercise in catalogue.exercises.items()}
+        choice = st.selectbox("Exercise", options, key="exercise_choice", format_func=titles.__getitem__,
+                              help="Count reps (or time a hold), measure each rep and check its form. "
+                                   "The page's address keeps the choice (…?exercise=squat), to bookmark it.")
+        if choice != NO_EXERCISE and choice != AUTO:
+            st.caption(catalogue.exercises[choice].about)
+        if choice == NO_EXERCISE:
+            st.query_params.pop(EXERCISE_PARAMETER, None)
+            st.session_state["exercise_in_url"] = None
+            return catalogue, None
+        st.query_params[EXERCISE_PARAMETER] = choice
+        st.session_state["exercise_in_url"] = choice
+        return catalogue, choice
 
 
 def show_model_error(error: ModelError) -> None:

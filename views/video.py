@@ -21,7 +21,7 @@ from analysis.series import Smoothing
 from analysis.uploads import UploadError, content_digest, known_suffix
 from analysis.video_io import VideoError
 from views.results import Shown, show_results
-from views.shared import escape_markdown, pose_settings_sidebar, show_model_error
+from views.shared import escape_markdown, exercise_sidebar, pose_settings_sidebar, show_model_error
 
 POLL_S = 0.5
 
@@ -77,7 +77,7 @@ def job_panel(session: ClipSession, job: Job) -> None:
 
 
 def video_view(session: ClipSession, upload: VideoUpload, settings: PoseSettings, privacy: bool,
-               smoothing: Smoothing, height_m: float | None) -> None:
+               smoothing: Smoothing, height_m: float | None, exercise: str | None) -> None:
     caption = st.empty()
     caption.caption(clips.video_caption(escape_markdown(upload.name), upload.info, None))
     options = clip_options(upload, privacy)
@@ -101,20 +101,25 @@ def video_view(session: ClipSession, upload: VideoUpload, settings: PoseSettings
         outcome = outcome.result
     caption.caption(clips.video_caption(escape_markdown(upload.name), upload.info, outcome))
     key = clips.analysis_key(upload.staged.digest, settings, options)
-    show_results(Shown(outcome.result, clips.motion(key, outcome.result, smoothing, height_m), outcome))
+    motion = clips.motion(key, outcome.result, smoothing, height_m)
+    show_results(Shown(outcome.result, motion, outcome,
+                       coaching=clips.coaching(key, outcome.result, motion, exercise)))
 
 
-def recording_view(data: memoryview, name: str, smoothing: Smoothing, height_m: float | None) -> None:
+def recording_view(data: memoryview, name: str, smoothing: Smoothing, height_m: float | None,
+                   exercise: str | None) -> None:
     digest = content_digest(data)
     result = clips.recording(digest, data, name)
     series = result.series
     st.caption(f"{escape_markdown(name)} · {series.frames} frames over "
                f"{float(series.times_s[-1] - series.times_s[0]):.1f} s · {series.width} × {series.height}")
-    show_results(Shown(result, clips.motion(digest, result, smoothing, height_m)))
+    motion = clips.motion(digest, result, smoothing, height_m)
+    show_results(Shown(result, motion, coaching=clips.coaching(digest, result, motion, exercise)))
 
 
 st.title("Video")
 pose_settings, privacy_mode = pose_settings_sidebar()
+_, chosen_exercise = exercise_sidebar()
 clip_smoothing, person_height = motion_sidebar()
 limit_mb = int(st.get_option("server.maxUploadSize"))
 chosen = st.file_uploader(f"A video (MP4, MOV, AVI, WebM or MKV, as phones record them; up to {limit_mb:,} MB), "
@@ -122,7 +127,7 @@ chosen = st.file_uploader(f"A video (MP4, MOV, AVI, WebM or MKV, as phones recor
 this_session = clip_session()
 try:
     if chosen is not None and PurePath(chosen.name).suffix.lower() == f".{clips.RECORDING_TYPE}":
-        recording_view(chosen.getbuffer(), chosen.name, clip_smoothing, person_height)
+        recording_view(chosen.getbuffer(), chosen.name, clip_smoothing, person_height, chosen_exercise)
     else:
         if chosen is not None:
             with st.spinner("Reading the video…"):
@@ -136,7 +141,8 @@ try:
             if chosen is None:
                 st.button("Close this video", on_click=this_session.close, icon=":material/close:",
                           help="This video stays here while you use other pages; close it to start afresh.")
-            video_view(this_session, current, pose_settings, privacy_mode, clip_smoothing, person_height)
+            video_view(this_session, current, pose_settings, privacy_mode, clip_smoothing, person_height,
+                       chosen_exercise)
 except (VideoError, RecordingError, UploadError) as problem:
     name = chosen.name if chosen is not None else ""
     st.error(f"**{escape_markdown(name)}**: {problem}", icon=":material/movie:")

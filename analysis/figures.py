@@ -212,7 +212,7 @@ def rep_chart(reps: Sequence[Rep], target_deg: float | None = None) -> go.Figure
                             hovertemplate="rep %{x}: %{y:.2f} s<extra>concentric</extra>"), row=2, col=1)
     figure.update_layout(barmode="stack", height=380, margin=dict(l=10, r=10, t=30, b=10),
                          legend=dict(orientation="h", yanchor="bottom", y=1.06, xanchor="left", x=0))
-    figure.update_yaxes(title_text="Angle (°)", row=1, col=1)
+    figure.update_yaxes(title_text="Range, depth (°)", row=1, col=1)
     figure.update_yaxes(title_text="Duration (s)", row=2, col=1)
     figure.update_xaxes(title_text="Rep", dtick=1, row=2, col=1)
     return figure

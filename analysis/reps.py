@@ -251,21 +251,26 @@ def analyse_exercise(exercise: Exercise, catalogue: Catalogue, series: PoseSerie
     partials: list[Rep] = []
     holds: list[Hold] = []
     person_views: dict[int, str] = {}
-    warnings: list[str] = []
+    warnings: list[tuple[int, str]] = []
     for person in np.flatnonzero(series.present.any(axis=0)):
         person = int(person)
         view = _main_view(views[:, person])
         person_views[person] = view
         track = _Track(series.times_s, signal[:, person], sides[:, person],
                        {name: v[:, person] for name, v in values.items()})
-        warnings += _limits(exercise, view, kinematics.pixels[:, person], series.present[:, person], person,
-                            series.people > 1)
+        warnings += [(person, text) for text in _limits(exercise, view, kinematics.pixels[:, person],
+                                                        series.present[:, person], person, series.people > 1)]
         if exercise.kind == "hold":
             holds += _find_holds(exercise, track, person, view)
             continue
         found, attempts = _find_reps(exercise, track, person, view)
         reps += found
         partials += attempts
+    # Warnings only for who did the exercise (or, when nobody did, the person seen most): not a passer-by.
+    active = {r.person for r in (*reps, *partials)} | {h.person for h in holds}
+    if not active and person_views:
+        active = {int(np.argmax(series.present.sum(axis=0)))}
+    warnings = [text for person, text in warnings if person in active]
     return ExerciseAnalysis(exercise, tuple(reps), tuple(partials), tuple(holds), tuple(warnings), person_views)
 
 

@@ -174,3 +174,33 @@ def cycles(low: float, high: float, times_s: np.ndarray, period_s: float, start_
 
 def times(seconds: float, fps: float = 30.0) -> np.ndarray:
     return np.arange(round(seconds * fps)) / fps
+
+
+_RIGHT_LEG = [INDEX[f"right_{part}"] for part in ("hip", "knee", "ankle", "heel", "foot_index")]
+
+
+@dataclass
+class Walker(Figure):
+    """A Figure whose right leg has its own knee and hip flexion (walking, stepping): the left leg, trunk and
+    arms follow Figure's fields; None keeps the right leg the same as the left."""
+
+    right_knee: float | np.ndarray | None = None
+    right_hip_flexion: float | np.ndarray | None = None
+
+    def world(self) -> np.ndarray:
+        points = super().world()
+        right = Figure(self.frames, knee=self.knee if self.right_knee is None else self.right_knee,
+                       hip_flexion=self.hip_flexion if self.right_hip_flexion is None else self.right_hip_flexion,
+                       leg_abduction=self.leg_abduction, knee_in_m=self.knee_in_m, pitch=self.pitch).world()
+        points[:, _RIGHT_LEG] = right[:, _RIGHT_LEG]
+        return points
+
+
+def walk(seconds: float, fps: float = 30.0, stride_s: float = 1.1, swing_deg: float = 25.0) -> Walker:
+    """A walk on the spot: the thighs swing forwards and back in opposition, and each knee bends up to 60° while
+    its leg swings forwards (the first half of its cycle), so one foot is always on the floor."""
+    t = times(seconds, fps)
+    phase = 2 * np.pi * t / stride_s
+    knee = lambda p: 180.0 - 60.0 * np.clip(np.sin(p), 0.0, None) ** 2  # noqa: E731
+    return Walker(len(t), knee=knee(phase), hip_flexion=swing_deg * np.sin(phase - np.pi / 4),
+                  right_knee=knee(phase + np.pi), right_hip_flexion=swing_deg * np.sin(phase + np.pi - np.pi / 4))

@@ -15,8 +15,8 @@ from analysis.engine import FramePose, Mode, PoseEngine, PoseSettings
 from analysis.images import load_image
 from analysis.landmarks import INDEX
 from analysis.templates import (
-    MIRROR,
     OFF_COLOUR,
+    SIDE_SWAP,
     OffJointAnnotator,
     PoseTemplate,
     TemplateError,
@@ -136,7 +136,7 @@ def test_left_and_right_swapped_by_the_model_is_the_same_picture(template: PoseT
     """MediaPipe swaps the labels for a frame now and then; the score stays, and the errors stay with the pose's own
     landmarks: the wrist it calls left is the one named when it is off."""
     pixels, visibility = standing
-    swapped, swapped_visibility = pixels[MIRROR], visibility[MIRROR]
+    swapped, swapped_visibility = pixels[SIDE_SWAP], visibility[SIDE_SWAP]
     assert score(template, swapped, swapped_visibility).score >= 99.9
     swapped[INDEX["left_wrist"]] += [0, -150]
     similarity = score(template, swapped, swapped_visibility)
@@ -160,6 +160,22 @@ def test_hidden_landmarks_do_not_count_and_too_few_give_no_score(template: PoseT
     assert np.isnan(nobody.score) and np.isnan(nobody.joint_error).all()
 
 
+def test_the_eyes_and_mouth_do_not_count_and_a_hand_counts_less_than_an_elbow(
+        template: PoseTemplate, standing: tuple[np.ndarray, np.ndarray]) -> None:
+    """Eleven face points and three per hand would otherwise outweigh the joints that make a pose."""
+    pixels, visibility = standing
+    face = [INDEX[name] for name in ("left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
+                                     "right_eye_outer", "mouth_left", "mouth_right")]
+    moved = pixels.copy()
+    moved[face] += [60, 40]
+    assert score(template, moved, visibility).score >= 99.9
+    hand, elbow = pixels.copy(), pixels.copy()
+    hand[[INDEX["left_pinky"], INDEX["left_index"], INDEX["left_thumb"]]] += [0, 60]
+    elbow[INDEX["left_elbow"]] += [0, 60]
+    visible = np.ones_like(visibility)
+    assert score(template, hand, visible).score > score(template, elbow, visible).score
+
+
 def test_scores_over_frames_and_people_in_one_call(template: PoseTemplate,
                                                    standing: tuple[np.ndarray, np.ndarray]) -> None:
     pixels, visibility = standing
@@ -178,6 +194,8 @@ def test_scores_over_frames_and_people_in_one_call(template: PoseTemplate,
         assert similarity.mirrored[frame, person] == one.mirrored
     assert np.isnan(similarity.score[1, 1]) and (similarity.score[[0, 1], [0, 0]] >= 99).all()
     assert similarity.score[0, 1] < 20
+    nobody = score(template, np.zeros((0, 33, 2)), np.zeros((0, 33)), mirror=True)  # a frame with no one in it
+    assert nobody.score.shape == nobody.mirrored.shape == (0,) and nobody.joint_error.shape == (0, 33)
 
 
 def test_a_similarity_curve_over_the_jumping_jacks_finds_the_next_rep(media: Path) -> None:

@@ -27,10 +27,11 @@ from streamlit.testing.v1 import AppTest
 from analysis import clips
 from analysis.engine import PoseSettings
 from analysis.result import ClipOptions, ClipResult
+from analysis.templates import PoseTemplate
 from analysis.video import analyse_video
 from analysis.video_io import read_frames
 
-CLIP_DOWNLOADS = ["Annotated video", "Landmarks CSV", "Angles CSV", "Summary JSON", "TRC person 1",
+CLIP_DOWNLOADS = ["Annotated video", "Landmarks CSV", "Angles CSV", "Summary JSON", "Events CSV", "TRC person 1",
                   "Pose series (.npz)"]
 
 
@@ -172,7 +173,8 @@ def texts(elements: Any) -> str:
 
 
 def download_labels(app: AppTest) -> list[str]:
-    return [b.label for b in app.get("download_button")]
+    """The clip's files under Downloads (not the template button beside the scrubbed frame)."""
+    return [b.label for b in app.get("download_button") if b.label != "This frame as a template"]
 
 
 # --- a good clip -----------------------------------------------------------------------------------------------------
@@ -315,7 +317,9 @@ def test_a_saved_recording_shows_charts_and_tables_without_video(media: Path) ->
     assert len(app.get("image")) == 1  # the skeleton drawn for the scrubbed frame
     angles = figure_with_y(app, "Angle (°)")
     np.testing.assert_allclose(array(angles["data"][0]["x"]), result.series.times_s)
-    assert len(app.dataframe) == 2
+    tables = [list(d.value.columns) for d in app.dataframe]
+    assert tables[0][0] == "landmark" and tables[1][0] == "angle"
+    assert all(t[0] == "event" for t in tables[2:])  # the jumping jacks' jumps, if any: no other table
     assert download_labels(app) == CLIP_DOWNLOADS[1:]  # the same files as the video's, but for the video
 
 
@@ -484,3 +488,75 @@ def test_file_names_are_shown_as_they_are_not_as_markdown(tmp_path: Path) -> Non
     shown = app.error[0].value
     assert r"\*\*bold\*\* \[link\]\(http\://example.org\) \_x\_.mp4" in shown
     assert "not a video file we can read" in shown
+
+
+# --- exercises -------------------------------------------------------------------------------------------------------
+
+
+def exercise_page(exercise: str) -> AppTest:
+    """The Video page opened at /video?exercise=… (a bookmarked set-up)."""
+    app = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "dashboard.py"), default_timeout=120)
+    app.run()
+    app.switch_page("views/video.py")
+    app.query_params["exercise"] = exercise
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_the_exercise_comes_from_the_url_and_its_reps_show_with_the_curves(media: Path) -> None:
+    app = upload(exercise_page("jumping_jack"), "clip.mp4", (media / "clip.mp4").read_bytes())
+    assert labelled(app.selectbox, "Exercise").value == "jumping_jack"
+    # clip.mp4 holds one whole jumping jack and most of a second one, which is not over when the clip ends.
+    assert labelled(app.metric, "Reps").value == "1"
+    reps = [d.value for d in app.dataframe if "extreme_deg" in d.value.columns]
+    assert len(reps) == 1 and list(reps[0]["rep"]) == [1]
+    assert reps[0]["extreme_deg"].iloc[0] > 150 and bool(reps[0]["depth_ok"].iloc[0])
+    angles = figure_with_y(app, "Angle (°)")
+    assert [t["name"] for t in angles["data"] if t.get("showlegend", True)] == ["left shoulder", "right shoulder"]
+    shaded = [s for s in angles["layout"]["shapes"] if s.get("name") == "rep 1"]
+    assert len(shaded) == 1 and 0 <= shaded[0]["x0"] < shaded[0]["x1"] <= 2.0
+    assert any("Range of motion" in str(f["layout"].get("annotations")) for f in figures(app))
+    assert download_labels(app) == [*CLIP_DOWNLOADS[:4], "Reps CSV", *CLIP_DOWNLOADS[4:]]
+    assert app.query_params["exercise"] == ["jumping_jack"] or app.query_params["exercise"] == "jumping_jack"
+
+
+def test_choosing_another_exercise_recounts_without_a_new_analysis(media: Path, analyses: list[ClipOptions]) -> None:
+    app = upload(exercise_page("jumping_jack"), "clip.mp4", (media / "clip.mp4").read_bytes())
+    labelled(app.selectbox, "Exercise").set_value("squat").run()
+    assert not app.exception
+    assert labelled(app.metric, "Reps").value == "0"
+    assert len(analyses) == 1
+    labelled(app.selectbox, "Exercise").set_value("auto").run()
+    assert "No exercise was recognised" in texts(app.info)  # one whole jumping jack is not yet a set
+    assert len(analyses) == 1
+
+
+def test_an_unknown_exercise_in_the_url_lists_the_known_ones() -> None:
+    app = exercise_page("burpee")
+    warning = texts(app.warning)
+    assert "There is no exercise called “burpee”" in warning
+    assert "squat" in warning and "jumping_jack" in warning and "wall_sit" in warning
+    assert labelled(app.selectbox, "Exercise").value == "none"
+
+
+def test_a_pose_template_scores_every_frame_of_the_clip(media: Path) -> None:
+    result = analyse_video(media / "clip.mp4", PoseSettings(), ClipOptions(), name="clip.mp4")
+    series = result.series
+    shoulders = series.pixels[:, 0, 11:13, 1].mean(axis=-1) - series.pixels[:, 0, 15:17, 1].mean(axis=-1)
+    overhead = int(np.nanargmax(shoulders[:30]))  # the first jump's top: the wrists highest above the shoulders
+    template = PoseTemplate.from_pose(series.pixels[overhead, 0], series.visibility[overhead, 0], "star")
+    app = upload(video_page(), "clip.mp4", (media / "clip.mp4").read_bytes())
+    assert any(b.label == "This frame as a template" for b in app.get("download_button"))
+    uploader = [u for u in app.file_uploader if u.label.startswith("Score the clip against a template")][0]
+    uploader.set_value(("star.json", template.to_json().encode(), "application/json")).run()
+    assert not app.exception and not app.error
+    best = labelled(app.metric, "Best match").value
+    percent, at = float(best.split(" %")[0]), float(best.split("at ")[1].rstrip(" s"))
+    assert percent > 95 and abs(at - series.times_s[overhead]) < 0.1
+    curve = figure_with_y(app, "Match (%)")
+    match = array(curve["data"][0]["y"])
+    assert match[0] < 40  # arms down at the start: nothing like the star
+    uploader = [u for u in app.file_uploader if u.label.startswith("Score the clip against a template")][0]
+    uploader.set_value(("bad.json", b"{not json", "application/json")).run()
+    assert "bad.json" in texts(app.error) and not app.exception

@@ -97,6 +97,7 @@ def show_template(name: str, stem: str, pose: FramePose, person: int) -> list[st
         own = PoseTemplate.from_pose(pixels, visibility, PurePath(name).stem.strip() or stem, source=name)
         save.download_button("Pose template (JSON)", own.to_json, f"{stem}_template.json", "application/json",
                              key=f"template-json-{stem}", on_click="ignore")
+        save.caption("This person's pose as a small file, to compare other photos, videos or the webcam with.")
     except TemplateError as error:
         save.info(f"This pose cannot be a template: {error}", icon=":material/accessibility_new:")
     upload = compare.file_uploader("Compare with a template (JSON)", type="json", max_upload_size=MAX_TEMPLATE_MB,

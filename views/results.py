@@ -17,13 +17,15 @@ from analysis.angles import ANGLE_NAMES, ANGLES, DEFAULT_VISIBILITY_THRESHOLD
 from analysis.clips import VideoAnalysis
 from analysis.coaching import Coaching
 from analysis.drawing import draw_skeleton_only
-from analysis.figures import Quality, mark_reps, quality_strip, rep_chart, time_series
+from analysis.figures import Quality, mark_reps, quality_strip, rep_chart, similarity_curve, time_series
 from analysis.landmarks import LANDMARK_NAMES
 from analysis.reps import ExerciseAnalysis
 from analysis.result import ClipResult
 from analysis.series import Kinematics, nyquist_hz
+from analysis.templates import PoseTemplate, TemplateError, furthest_joints, score
 from analysis.uploads import safe_stems
 from analysis.video_io import still_step
+from views.shared import escape_markdown
 
 DEFAULT_JOINTS = ["left knee", "right knee", "left hip", "right hip", "left shoulder", "right shoulder"]
 DEFAULT_SPEED_LANDMARKS = ["left_wrist", "right_wrist", "left_ankle", "right_ankle"]
@@ -94,8 +96,6 @@ def show_results(shown: Shown) -> None:
         st.caption(f"Frame {int(series.frame_index[frame])} at {time_s:.2f} s"
                    + ("" if series.present[frame, person] else f": person {person + 1} is not in this frame"))
 
-    if shown.coaching is not None:
-        exercise_section(shown.coaching, person)
     if series.frames == 1:
         st.warning("This video has a single frame, so there is no movement to chart: its landmarks and angle "
                    "summary are below.", icon=":material/movie:")
@@ -125,6 +125,10 @@ def show_results(shown: Shown) -> None:
                      column_config={c: st.column_config.NumberColumn(f"{c} (°)", format="%.1f")
                                     for c in ("min", "max", "range", "mean")})
 
+    if shown.coaching is not None:
+        exercise_section(shown.coaching, person)
+    if series.frames > 1:
+        template_section(shown, person, frame, time_s)
     quality = Quality.of(series.present[:, person], series.visibility[:, person],
                          motion.interpolated[:, person], DEFAULT_VISIBILITY_THRESHOLD)
     st.subheader("Data quality", help="Red: the person was not found. Amber: share of landmarks the model thinks "
@@ -212,6 +216,50 @@ def downloads(shown: Shown) -> None:
                "and 3D angles. Summary: settings, counts, range of motion per angle and the exercise. TRC: one "
                "person's smoothed world landmarks for OpenSim. Pose series: the clip, to open here again later. "
                "Reps CSV: one row per counted rep. Events CSV: jumps, falls and partial reps.")
+
+
+def template_section(shown: Shown, person: int, frame: int, time_s: float) -> None:
+    """Save the scrubbed frame's pose as a template (a yoga pose, a rehab position), or score the whole clip
+    against one: a similarity curve over time."""
+    series = shown.result.series
+    stem = shown.stem or safe_stems([shown.result.source.name])[0]
+    st.subheader("Pose template", help="How closely each frame matches a reference pose, 0–100 %, whatever the "
+                 "person's position and size in the picture and a small camera tilt. Save one from the scrubbed "
+                 "frame here or from a photo on the Image page.")
+    save, compare = st.columns([1, 2], vertical_alignment="top")
+    try:
+        own = PoseTemplate.from_pose(series.pixels[frame, person], series.visibility[frame, person],
+                                     f"{shown.result.source.name} at {time_s:.2f} s", shown.result.source.name)
+        save.download_button("This frame as a template", own.to_json, f"{stem}_template_{time_s:.2f}s.json",
+                             "application/json", key="frame_template", on_click="ignore",
+                             icon=":material/download:")
+    except TemplateError as error:
+        save.caption(f"This frame cannot be a template: {error}")
+    chosen = compare.file_uploader("Score the clip against a template (JSON)", type="json", key="clip_template",
+                                   max_upload_size=1)
+    if chosen is None:
+        return
+    try:
+        template = PoseTemplate.from_json(chosen.getvalue())
+    except TemplateError as error:
+        compare.error(f"**{escape_markdown(chosen.name)}**: {error}", icon=":material/accessibility_new:")
+        return
+    mirror = compare.toggle("Either side", key="clip_template_mirror",
+                            help="Also match the pose mirrored, left for right.")
+    similarity = score(template, series.pixels[:, person], series.visibility[:, person], mirror)
+    if not np.isfinite(similarity.score).any():
+        compare.warning(f"Too few of the joints of **{escape_markdown(template.name)}** are visible in this clip to "
+                        "compare.", icon=":material/visibility_off:")
+        return
+    best = int(np.nanargmax(similarity.score))
+    compare.metric("Best match", f"{similarity.score[best]:.0f} % at {series.times_s[best]:.2f} s",
+                   help="The frame most like the template.")
+    now = similarity.score[frame]
+    if np.isfinite(now):
+        off = furthest_joints(similarity.joint_error[frame])
+        compare.caption(f"At {time_s:.2f} s: {now:.0f} % like {escape_markdown(template.name)}"
+                        + (f"; furthest off: {', '.join(j.replace('_', ' ') for j in off)}." if off else "."))
+    st.plotly_chart(similarity_curve(series.times_s, similarity.score, template.name, time_s), key="template_chart")
 
 
 def exercise_section(coaching: Coaching, person: int) -> None:

@@ -50,10 +50,10 @@ ANGLE_COLUMNS = ["frame", "time_s", "person", *ANGLE_NAMES, *(f"{name}{ANGLE_3D_
 SUMMARY_COLUMNS = ["angle", "min", "max", "range", "mean"]
 SUMMARY_FORMAT = "posescope-clip-summary/2"
 SERIES_FILE = "series.npz"
-REP_COLUMNS = ["rep", "person", "start_s", "end_s", "duration_s", "eccentric_s", "concentric_s", "extreme_s",
+REP_COLUMNS = ["rep", "start_s", "end_s", "person", "duration_s", "eccentric_s", "concentric_s", "extreme_s",
                "extreme_deg", "min_deg", "max_deg", "rom_deg", "depth_ok", "left_deg", "right_deg", "asymmetry_deg",
                "cues", "severity"]
-HOLD_COLUMNS = ["rep", "person", "start_s", "end_s", "held_s", "good_form_s", "good_form_share", "cues"]
+HOLD_COLUMNS = ["rep", "start_s", "end_s", "person", "held_s", "good_form_s", "good_form_share", "cues"]
 EVENT_COLUMNS = ["person", "event", "start_s", "end_s", "duration_s", "flight_s", "height_flight_m", "height_hip_m",
                  "note"]
 
@@ -138,11 +138,11 @@ def reps_frame(coaching: Coaching) -> pd.DataFrame:
     with "; "), for a hold one per hold (HOLD_COLUMNS). Empty (same columns) when nothing was counted."""
     analysis = coaching.exercise
     if analysis is not None and analysis.exercise.kind == "hold":
-        rows = [[n, h.person + 1, h.start_s, h.end_s, h.held_s, h.good_s, h.good_s / h.held_s if h.held_s else None,
+        rows = [[n, h.start_s, h.end_s, h.person + 1, h.held_s, h.good_s, h.good_s / h.held_s if h.held_s else None,
                  "; ".join(c.text for c in h.cues)] for n, h in enumerate(analysis.holds, start=1)]
         return pd.DataFrame(rows, columns=HOLD_COLUMNS)
     reps = analysis.reps if analysis is not None else ()
-    rows = [[r.number, r.person + 1, r.start_s, r.end_s, r.duration_s, r.eccentric_s, r.concentric_s, r.extreme_s,
+    rows = [[r.number, r.start_s, r.end_s, r.person + 1, r.duration_s, r.eccentric_s, r.concentric_s, r.extreme_s,
              r.extreme_deg, r.min_deg, r.max_deg, r.rom_deg, r.depth_ok, r.left_deg, r.right_deg, r.asymmetry_deg,
              "; ".join(c.text for c in r.cues), r.severity] for r in reps]
     return pd.DataFrame(rows, columns=REP_COLUMNS)

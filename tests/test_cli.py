@@ -20,7 +20,7 @@ from analysis.angles import ANGLE_NAMES
 from analysis.video_io import VideoWriter
 
 ROOT = Path(__file__).resolve().parent.parent
-VIDEO_FILES = {"annotated.mp4", "landmarks.csv", "angles.csv", "summary.json", "series.npz"}
+VIDEO_FILES = {"annotated.mp4", "landmarks.csv", "angles.csv", "summary.json", "series.npz", "events.csv"}
 PHOTO_FILES = {"annotated.png", "landmarks.csv", "pose.json"}
 
 
@@ -186,3 +186,35 @@ def test_bad_arguments_are_refused_before_any_work(tmp_path: Path) -> None:
     run = posescope("x.mp4", "--out", tmp_path, "--start", "3", "--end", "2", timeout=60)
     assert run.returncode == 2 and "--end" in run.stderr
     assert not any(tmp_path.iterdir())
+
+
+# --- exercises -------------------------------------------------------------------------------------------------------
+
+
+def test_an_exercise_adds_reps_csv_and_its_figures_to_the_summary(media: Path, tmp_path: Path) -> None:
+    run = posescope(media / "clip.mp4", "--out", tmp_path, "--no-video", "--exercise", "jumping_jack")
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    assert "1 rep of jumping jack" in run.stdout
+    out = tmp_path / "clip"
+    assert _files(out) == VIDEO_FILES - {"annotated.mp4"} | {"person1.trc", "reps.csv"}
+    reps = _csv(out / "reps.csv")
+    assert list(reps.columns[:4]) == ["rep", "start_s", "end_s", "person"]
+    assert reps.rep.tolist() == [1]  # one whole jumping jack; the second is not over when the clip ends
+    rep = reps.iloc[0]
+    assert 0 <= rep.start_s < rep.extreme_s < rep.end_s <= 2.0 and rep.extreme_deg > 150 and rep.depth_ok
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["exercise"]["name"] == "jumping_jack" and summary["exercise"]["count"] == 1
+    assert summary["exercise"]["reps"][0]["rep"] == 1
+    assert {"reps.csv", "events.csv"} <= set(summary["files"])
+    assert list(_csv(out / "events.csv").columns[:4]) == ["person", "event", "start_s", "end_s"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--exercise", "burpee"], "There is no exercise called “burpee”. Known exercises: squat, push_up"),
+    (["--exercises", "missing.toml", "--exercise", "squat"], "the exercise file could not be read"),
+])
+def test_a_bad_exercise_is_one_line_on_stderr(media: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    run = posescope(media / "clip.mp4", "--out", tmp_path, *args)
+    assert run.returncode == 2
+    assert len(run.stderr.splitlines()) == 1 and run.stderr.startswith("posescope: ") and message in run.stderr
+    assert not (tmp_path / "clip").exists()

@@ -116,6 +116,21 @@ class ExerciseAnalysis:
     def count(self, person: int | None = None) -> int:
         return sum(1 for rep in self.reps if person is None or rep.person == person)
 
+    def reps_of(self, person: int) -> list[Rep]:
+        return [rep for rep in self.reps if rep.person == person]
+
+    def tempo(self, person: int) -> tuple[float, float]:
+        """Mean (eccentric, concentric) seconds of a person's reps; NaN without reps."""
+        reps = self.reps_of(person)
+        if not reps:
+            return math.nan, math.nan
+        return float(np.mean([r.eccentric_s for r in reps])), float(np.mean([r.concentric_s for r in reps]))
+
+    def depth_reached(self, person: int) -> tuple[int, int]:
+        """(reps that reached the target depth, reps with a target to reach) for a person."""
+        judged = [r.depth_ok for r in self.reps_of(person) if r.depth_ok is not None]
+        return sum(judged), len(judged)
+
     def people(self) -> list[int]:
         return sorted({r.person for r in (*self.reps, *self.partials)} | {h.person for h in self.holds}
                       | set(self.views))

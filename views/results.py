@@ -297,18 +297,18 @@ def exercise_section(coaching: Coaching, person: int) -> None:
 
 
 def rep_figures(analysis: ExerciseAnalysis, table: pd.DataFrame, person: int) -> None:
-    reps = [r for r in analysis.reps if r.person == person]
-    partials = sum(1 for r in analysis.partials if r.person == person)
+    reps = analysis.reps_of(person)
     count, partial, depth, tempo = st.columns(4)
     count.metric("Reps", len(reps), help="Counted reps: each reached the working position and came back.")
-    partial.metric("Partial reps", partials, help="Started but never reached the working position: not counted.")
-    if reps:
-        reached = [r.depth_ok for r in reps if r.depth_ok is not None]
-        depth.metric("Depth reached", f"{sum(reached)} of {len(reached)}" if reached else "–",
-                     help=f"Reps whose extreme passed the target ({analysis.exercise.target:.0f}°)."
-                     if analysis.exercise.target is not None else None)
-        tempo.metric("Tempo", f"{np.mean([r.eccentric_s for r in reps]):.1f} s / {np.mean([r.concentric_s for r in reps]):.1f} s",
-                     help="Mean eccentric / concentric time: for a squat, down / up.")
+    partial.metric("Partial reps", sum(1 for r in analysis.partials if r.person == person),
+                   help="Started but never reached the working position: not counted.")
+    reached, judged = analysis.depth_reached(person)
+    target = analysis.exercise.target
+    depth.metric("Depth reached", f"{reached} of {judged}" if judged else "–",
+                 help=f"Reps whose extreme passed the target ({target:.0f}°)." if target is not None else None)
+    eccentric, concentric = analysis.tempo(person)
+    tempo.metric("Tempo", f"{eccentric:.1f} s / {concentric:.1f} s" if reps else "–",
+                 help="Mean eccentric / concentric time: for a squat, down / up.")
     if table.empty:
         st.caption("No rep was counted for this person.")
         return
@@ -319,7 +319,7 @@ def rep_figures(analysis: ExerciseAnalysis, table: pd.DataFrame, person: int) ->
         **{c: degrees for c in table.columns if c.endswith("_deg")},
         "depth_ok": st.column_config.CheckboxColumn("depth ok"),
         "cues": st.column_config.TextColumn(width="large")})
-    st.plotly_chart(rep_chart(reps, analysis.exercise.target), key="rep_chart")
+    st.plotly_chart(rep_chart(reps, target), key="rep_chart")
 
 
 def hold_figures(table: pd.DataFrame) -> None:

@@ -21,12 +21,17 @@ from analysis.angles import ANGLE_NAMES, ANGLES, DEFAULT_VISIBILITY_THRESHOLD
 from analysis.engine import FramePose
 from analysis.landmarks import BONES, INDEX, LANDMARK_NAMES
 
+Colour = tuple[int, int, int]  # RGB
+
 JOINT_COLOUR = (230, 30, 30)  # red, RGB
 BONE_COLOUR = (255, 255, 255)
 LABEL_COLOUR = (255, 230, 80)
 PRIVACY_BACKGROUND = (18, 18, 24)
 REC_COLOUR = (235, 40, 40)
 HUD_COLOUR = (240, 240, 240)
+ALARM_COLOUR = (200, 20, 20)
+# A form cue's colour on the HUD by its severity (analysis.reps.Cue), as the page colours its message.
+SEVERITY_COLOURS = {"info": (120, 200, 255), "warning": (255, 200, 60), "error": (255, 90, 90)}
 FACE = frozenset(range(LANDMARK_NAMES.index("mouth_right") + 1))
 _BONES = np.array(BONES)
 
@@ -113,36 +118,65 @@ class AngleLabelAnnotator:
         return scene
 
 
-class HudAnnotator:
-    """Small figures in the top-left corner on a darkened box, and a red REC mark with the time while recording."""
+def _ascii(text: str) -> str:
+    """OpenCV's Hershey fonts draw ASCII only: a cue's degree sign is spelt out, other letters become "?"."""
+    return text.replace("°", " deg").encode("ascii", "replace").decode()
 
-    def __init__(self, colour: tuple[int, int, int] = HUD_COLOUR, rec_colour: tuple[int, int, int] = REC_COLOUR
-                 ) -> None:
+
+class HudAnnotator:
+    """Small figures in the top-left corner on a darkened box, and a red REC mark with the time while recording.
+
+    A line is its text, or (text, colour) for one that must stand out (a form cue in its severity's colour).
+    """
+
+    def __init__(self, colour: Colour = HUD_COLOUR, rec_colour: Colour = REC_COLOUR) -> None:
         self.colour, self.rec_colour = colour, rec_colour
 
-    def annotate(self, scene: np.ndarray, lines: Sequence[str], recording_s: float | None = None) -> np.ndarray:
+    def annotate(self, scene: np.ndarray, lines: Sequence[str | tuple[str, Colour]],
+                 recording_s: float | None = None) -> np.ndarray:
         _checked(scene)
         height, width = scene.shape[:2]
         scale = max(0.35, min(width, height) / 900)
         thickness = max(1, round(scale * 2))
         line_height = round(32 * scale)
         pad = round(10 * scale)
+        coloured = [(_ascii(line), self.colour) if isinstance(line, str) else (_ascii(line[0]), line[1])
+                    for line in lines]
         if recording_s is not None:
-            lines = [f"REC {int(recording_s) // 60}:{int(recording_s) % 60:02d}", *lines]
-        text_width = max(cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0][0] for line in lines)
+            coloured = [(f"REC {int(recording_s) // 60}:{int(recording_s) % 60:02d}", self.rec_colour), *coloured]
+        text_width = max(cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0][0]
+                         for text, _ in coloured)
         x1 = min(width, 3 * pad + text_width + round(12 * scale))
-        y1 = min(height, pad + line_height * len(lines) + pad)
+        y1 = min(height, pad + line_height * len(coloured) + pad)
         box = scene[pad // 2:y1, pad // 2:x1]
         box[:] = (box * 0.35).astype(np.uint8)
-        for i, line in enumerate(lines):
+        for i, (line, colour) in enumerate(coloured):
             origin = (pad * 2, pad + line_height * (i + 1) - round(8 * scale))
-            rec = recording_s is not None and i == 0
-            if rec:
+            if recording_s is not None and i == 0:
                 cv2.circle(scene, (pad + round(3 * scale), origin[1] - round(8 * scale)), max(2, round(6 * scale)),
                            self.rec_colour, -1, cv2.LINE_AA)
                 origin = (origin[0] + round(10 * scale), origin[1])
-            cv2.putText(scene, line, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, self.rec_colour if rec else self.colour,
-                        thickness, cv2.LINE_AA)
+            cv2.putText(scene, line, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv2.LINE_AA)
+        return scene
+
+
+class BannerAnnotator:
+    """Large white text on a red band across the bottom of the scene: an alarm (a fall) seen from across a room,
+    clear of the HUD in the top-left corner."""
+
+    def __init__(self, colour: Colour = ALARM_COLOUR, text_colour: Colour = HUD_COLOUR) -> None:
+        self.colour, self.text_colour = colour, text_colour
+
+    def annotate(self, scene: np.ndarray, text: str) -> np.ndarray:
+        _checked(scene)
+        height, width = scene.shape[:2]
+        scale = max(0.8, min(width, height) / 240)
+        thickness = max(2, round(scale * 2))
+        (text_width, text_height), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_DUPLEX, scale, thickness)
+        band = round(text_height * 1.8)
+        scene[height - band:] = self.colour
+        origin = (max(0, (width - text_width) // 2), height - (band - text_height) // 2)
+        cv2.putText(scene, text, origin, cv2.FONT_HERSHEY_DUPLEX, scale, self.text_colour, thickness, cv2.LINE_AA)
         return scene
 
 

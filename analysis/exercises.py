@@ -21,8 +21,8 @@ SHIPPED = Path(__file__).with_name("exercises.toml")
 USER_FILE_VARIABLE = "POSESCOPE_EXERCISES"
 MAX_USER_FILE_BYTES = 256 << 10
 
-Sides = Literal["mean", "min", "max", "left", "right"]
-SIDES = ("mean", "min", "max", "left", "right")
+Sides = Literal["mean", "min", "max", "both", "left", "right"]
+SIDES = ("mean", "min", "max", "both", "left", "right")
 SEVERITIES = ("info", "warning", "error")
 VIEWS = ("side", "front", "any")
 

@@ -27,12 +27,15 @@ def evaluate(measures: dict[str, Measure], angles: np.ndarray, pixels: np.ndarra
 
 
 def combine(values: np.ndarray, sides: str) -> np.ndarray:
-    """One value per frame from (..., 2) or (..., 1): the mean, min or max of the sides that were measured, or
-    one side. Mean, min and max do not change when the model swaps left and right."""
+    """One value per frame from (..., 2) or (..., 1): the mean, min or max of the sides that were measured, the
+    min where both were ("both"), or one side. None of these but one side changes when the model swaps left
+    and right."""
     if values.shape[-1] == 1 or sides == "left":
         return values[..., 0]
     if sides == "right":
         return values[..., 1]
+    if sides == "both":
+        return values.min(axis=-1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN frames stay NaN
         return {"mean": np.nanmean, "min": np.nanmin, "max": np.nanmax}[sides](values, axis=-1)

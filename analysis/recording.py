@@ -1,7 +1,8 @@
 """Webcam recordings: the live poses (and optionally the raw camera video) gathered into the one clip result.
 
 A Recorder is fed analysed frames by the live processor while recording; `finish` returns a Recording whose
-`result` is a ClipResult like a video's, so it exports, charts and saves the same way.
+`result` is a ClipResult like a video's, so it exports, charts and saves the same way, with the reps of the
+exercise chosen at its end and the events in it (analysis.coaching).
 
 A camera may change resolution while recording (browsers step it down when the machine is busy). The
 recording keeps its first frame's size: later frames of another size are scaled to fit inside it, centred
@@ -24,7 +25,9 @@ import cv2
 import numpy as np
 
 from analysis import exports
+from analysis.coaching import Coaching, coach
 from analysis.engine import FramePose, PoseSettings
+from analysis.exercises import Catalogue, ExerciseError, current_catalogue
 from analysis.landmarks import X, Y, Z
 from analysis.result import CAMERA, ClipOptions, ClipResult, Source
 from analysis.series import Kinematics, SeriesBuilder, Smoothing, kinematics
@@ -37,11 +40,13 @@ SMOOTHING = Smoothing()  # a recording's kinematics: the Video page's defaults
 @dataclass(frozen=True)
 class Recording:
     """A finished webcam recording. result: the clip (Source(CAMERA); exported with analysis.exports).
-    video: the raw camera frames as an H.264 MP4, if asked for. started: when recording began."""
+    video: the raw camera frames as an H.264 MP4, if asked for. started: when recording began. exercise: the
+    exercise's name to count its reps for, or None."""
 
     result: ClipResult
     video: bytes | None
     started: datetime
+    exercise: str | None = None
 
     @property
     def stem(self) -> str:
@@ -54,6 +59,14 @@ class Recording:
         return kinematics(self.result.series, SMOOTHING)
 
     @functools.cached_property
+    def coaching(self) -> Coaching:
+        """The exercise's reps (reps.csv) and the jumps and falls (events.csv), as a video's."""
+        try:
+            return coach(self.result, self.kinematics, current_catalogue(), self.exercise)
+        except ExerciseError:  # the user's exercise file broke or dropped it meanwhile: the events still count
+            return coach(self.result, self.kinematics, Catalogue({}), None)
+
+    @functools.cached_property
     def files(self) -> tuple[tuple[str, bytes, str, str], ...]:
         """Every download as (label, content, file name, mime): the clip's files and the video, made once.
 
@@ -62,7 +75,7 @@ class Recording:
         fetched it; a file made ahead stays while its button is shown.
         """
         made = tuple((file.label, _as_bytes(file.make()), file.name, file.mime)
-                     for file in exports.clip_files(self.result, self.kinematics))
+                     for file in exports.clip_files(self.result, self.kinematics, self.coaching))
         video = (("Video (MP4)", self.video, "video.mp4", "video/mp4"),) if self.video is not None else ()
         return video + made
 
@@ -102,7 +115,8 @@ class Recorder:
     """Gathers a recording's poses into a SeriesBuilder and, optionally, its raw frames into an MP4.
 
     Thread-safe: `add` runs on the streaming thread, `finish` on a script thread. Times are from the first
-    recorded frame. After max_s the recording stops growing and says so. No video in privacy mode.
+    recorded frame. After max_s the recording stops growing and says so. No video in privacy mode, nor once
+    `keep_private` was called.
     """
 
     def __init__(self, settings: PoseSettings, options: ClipOptions = ClipOptions(), with_video: bool = False,
@@ -124,7 +138,7 @@ class Recorder:
         self._letterbox: _Letterbox | None = None  # while the camera's size is not the recording's
         self._resized: list[str] = []
         self._closed = self._truncated = False
-        self._video_error: str | None = None
+        self._video_warning: str | None = None
 
     @property
     def seconds(self) -> float:
@@ -158,8 +172,21 @@ class Recorder:
                 try:
                     self._writer.write(self._letterbox.frame(rgb) if self._letterbox else rgb, elapsed)
                 except (VideoError, ValueError) as error:
-                    self._drop_video(str(error))
+                    self._drop_video(_no_video(error))
             self._last_s = elapsed
+
+    def keep_private(self) -> None:
+        """Privacy came on while recording: any camera video recorded so far is deleted (a warning says so) and
+        no more is taken, so that the recording holds nothing but the skeleton; its result counts as private."""
+        with self._lock:
+            if self.options.privacy:
+                return
+            self.options = replace(self.options, privacy=True)
+            if self._with_video:
+                self._with_video = False
+                if self._writer is not None:
+                    self._drop_video("Privacy mode came on while recording, so the camera video was deleted: "
+                                     "the recording holds the skeleton only.")
 
     def _camera_changed(self, size: tuple[int, int], elapsed: float) -> None:
         recording = (self._builder.width, self._builder.height)
@@ -175,20 +202,21 @@ class Recorder:
         try:
             self._writer = VideoWriter(self._video_path, fps=30.0)
         except VideoError as error:
-            self._drop_video(str(error))
+            self._drop_video(_no_video(error))
             return
         # A recording abandoned unfinished (its browser session closed) leaves no encoder and no file behind.
         self._discard = weakref.finalize(self, _discard_video, self._writer, self._video_path)
 
-    def _drop_video(self, reason: str) -> None:
-        self._video_error = reason
+    def _drop_video(self, warning: str) -> None:
+        self._video_warning = warning
         if self._discard is not None:
             self._discard.detach()
         _discard_video(self._writer, self._video_path)
         self._writer = self._video_path = None
 
-    def finish(self) -> Recording | None:
-        """Stop taking frames; the recording, or None if no frame was recorded. The temporary video is removed."""
+    def finish(self, exercise: str | None = None) -> Recording | None:
+        """Stop taking frames; the recording (its reps counted for `exercise`, a name), or None if no frame was
+        recorded. The temporary video is removed."""
         with self._lock:
             self._closed = True
             builder, writer, path = self._builder, self._writer, self._video_path
@@ -202,23 +230,27 @@ class Recorder:
                 with open(path, "rb") as file:
                     video = file.read()
             except (VideoError, OSError) as error:
-                self._video_error = str(error)
+                self._video_warning = _no_video(error)
             finally:
                 with contextlib.suppress(OSError):
                     os.remove(path)
         if builder is None:
             return None
         return Recording(ClipResult(builder.build(), Source(CAMERA), self.settings, self.options, self._processing_s,
-                                    self._warnings()), video, self.started)
+                                    self._warnings()), video, self.started, exercise)
 
     def _warnings(self) -> tuple[str, ...]:
         warnings = list(self._resized)
         if self._truncated:
             limit = f"{self._max_s / 60:g} minutes" if self._max_s >= 120 else f"{self._max_s:g} s"
             warnings.append(f"The recording reached its limit of {limit} and stopped there.")
-        if self._video_error is not None:
-            warnings.append(f"The video could not be recorded ({self._video_error}); the pose data is complete.")
+        if self._video_warning is not None:
+            warnings.append(self._video_warning)
         return tuple(warnings)
+
+
+def _no_video(error: Exception) -> str:
+    return f"The video could not be recorded ({error}); the pose data is complete."
 
 
 def _discard_video(writer: VideoWriter | None, path: str | None) -> None:

@@ -19,7 +19,7 @@ from scipy.signal import find_peaks
 from analysis.angles import ANGLES
 from analysis.exercises import Catalogue, Condition, Exercise
 from analysis.landmarks import INDEX
-from analysis.measures import combine, evaluate, view_of
+from analysis.measures import combine, evaluate, torso_length, view_of
 from analysis.series import Kinematics, PoseSeries
 
 # A gap in the signal longer than this ends whatever rep was under way: the person was not seen doing it.
@@ -214,6 +214,14 @@ def _settle(track: _Track, exercise: Exercise, index: int, step: int) -> int:
     return next(f for f, v in zip(frames, values, strict=True) if abs(v - most) <= near)
 
 
+def _keeps_signature(exercise: Exercise, track: _Track, left_rest: int, extreme: int) -> bool:
+    """Whether a movement is this exercise at all: its signature holds at the working extreme and at rest (elbows
+    bending while standing are not push-ups). A value that cannot be measured does not veto."""
+    return all(condition.holds(_at_extreme(track.values[condition.measure],
+                                           extreme if condition.at == "work" else left_rest))
+               for condition in exercise.signature)
+
+
 def _measure_rep(exercise: Exercise, track: _Track, left_rest: int, extreme: int, back: int, number: int,
                  person: int, view: str) -> Rep:
     """One rep's figures and cues (left_rest, back: the last frame at rest before it and the first after; extreme:
@@ -361,6 +369,8 @@ def _find_reps(exercise: Exercise, track: _Track, person: int, view: str) -> tup
     partials: list[Rep] = []
     for (left_rest, back), extreme in sorted(excursions.items()):
         if track.times[back] - track.times[left_rest] < exercise.min_rep_s:
+            continue
+        if not _keeps_signature(exercise, track, left_rest, extreme):
             continue
         full = exercise.beyond(float(signal[extreme]), exercise.work)
         rep = _measure_rep(exercise, track, left_rest, extreme, back, len(reps) + 1 if full else 0, person, view)
@@ -528,8 +538,9 @@ class RepCounter:
         toward_work = -track.signal if exercise.direction == "down" else track.signal
         extreme = left_rest + int(np.nanargmax(toward_work[left_rest:back + 1]))
         rep = None
-        if times[back] - times[left_rest] >= exercise.min_rep_s and exercise.beyond(float(track.signal[extreme]),
-                                                                                      exercise.partial):
+        if (times[back] - times[left_rest] >= exercise.min_rep_s
+                and exercise.beyond(float(track.signal[extreme]), exercise.partial)
+                and _keeps_signature(exercise, track, left_rest, extreme)):
             full = exercise.beyond(float(track.signal[extreme]), exercise.work)
             rep = _measure_rep(exercise, track, left_rest, extreme, back, len(self.reps) + 1 if full else 0, 0,
                                self.view)
@@ -658,8 +669,9 @@ _JOINT_COLUMNS = [i for i, a in enumerate(ANGLES) if a.kind == "joint"]
 
 @dataclass(frozen=True)
 class Suggestion:
-    """The exercise that best explains the motion, how sure (0–1: its share of all the exercises' scores), and
-    every exercise's score (0–1), best first. name None: no exercise fits."""
+    """The exercise that best explains the motion, how sure (0–1: its score times its share of all the exercises'
+    scores, so both a weak fit and a close rival lower it), and every exercise's score (0–1), best first. name
+    None: no exercise fits."""
 
     name: str | None
     confidence: float
@@ -667,23 +679,23 @@ class Suggestion:
 
 
 def suggest_exercise(catalogue: Catalogue, series: PoseSeries, kinematics: Kinematics) -> Suggestion:
-    """Score each exercise by how well its own counter explains the clip: reps that are regular in time, reach
-    their work zone, keep the exercise's signature (e.g. a lunge's feet a stride apart) and are filmed from its
-    view; a hold by the share of the clip held."""
+    """Score each exercise by how well its own counter explains the clip: reps (which keep the exercise's signature,
+    e.g. a lunge's feet a stride apart) that are regular in time, done on the spot, rarely partial and filmed
+    from its view; a hold by the share of the clip held still."""
     duration = float(series.times_s[-1] - series.times_s[0]) if series.frames > 1 else 0.0
     scores = {}
     for name, exercise in catalogue.exercises.items():
         analysis = analyse_exercise(exercise, catalogue, series, kinematics)
-        scores[name] = max((_score(exercise, catalogue, analysis, series, kinematics, person, duration)
+        scores[name] = max((_score(exercise, analysis, series, kinematics, person, duration)
                             for person in analysis.views), default=0.0)
     ranked = dict(sorted(scores.items(), key=lambda item: -item[1]))
     best, best_score = next(iter(ranked.items()))
     if best_score < MIN_SUGGESTION_SCORE:
         return Suggestion(None, 0.0, ranked)
-    return Suggestion(best, best_score / sum(ranked.values()), ranked)
+    return Suggestion(best, best_score * best_score / sum(ranked.values()), ranked)
 
 
-def _score(exercise: Exercise, catalogue: Catalogue, analysis: ExerciseAnalysis, series: PoseSeries,
+def _score(exercise: Exercise, analysis: ExerciseAnalysis, series: PoseSeries,
            kinematics: Kinematics, person: int, duration: float) -> float:
     view = analysis.views.get(person, "")
     fits_view = 1.0 if exercise.view in ("any", view) else 0.5
@@ -705,14 +717,20 @@ def _score(exercise: Exercise, catalogue: Catalogue, analysis: ExerciseAnalysis,
         return 0.0
     durations = np.array([r.duration_s for r in reps])
     regularity = max(0.0, 1.0 - float(durations.std() / durations.mean()))
-    _, _, values = _combined_values(catalogue, exercise, kinematics.angles_2d[:, person], kinematics.pixels[:, person])
+    attempts = len(reps) + sum(1 for r in analysis.partials if r.person == person)
+    return (fits_view * _in_place(reps, series, kinematics, person) * regularity ** 0.5
+            * min(1.0, len(reps) / 3) * len(reps) / attempts)
+
+
+def _in_place(reps: list[Rep], series: PoseSeries, kinematics: Kinematics, person: int) -> float:
+    """The share of reps done on the spot: the hips travel less than a torso length between a rep's start and end.
+    Arms bending while someone walks about are not curls."""
+    hips = (kinematics.pixels[:, person, INDEX["left_hip"]] + kinematics.pixels[:, person, INDEX["right_hip"]]) / 2
+    torso = np.nanmedian(torso_length(kinematics.pixels[:, person]))
     kept = []
     for rep in reps:
-        at_work = int(np.argmin(np.abs(series.times_s - rep.extreme_s)))
-        at_rest = int(np.argmin(np.abs(series.times_s - rep.start_s)))
-        for condition in exercise.signature:
-            value = _at_extreme(values[condition.measure], at_work if condition.at == "work" else at_rest)
-            kept.append(condition.holds(value))
-    signature = float(np.mean(kept)) if kept else 1.0
-    attempts = len(reps) + sum(1 for r in analysis.partials if r.person == person)
-    return fits_view * signature * regularity ** 0.5 * min(1.0, len(reps) / 3) * len(reps) / attempts
+        during = (series.times_s >= rep.start_s) & (series.times_s <= rep.end_s)
+        path = hips[during]
+        path = path[np.isfinite(path).all(axis=-1)]
+        kept.append(len(path) > 0 and float(np.ptp(path[:, 0])) <= torso)
+    return float(np.mean(kept))

@@ -27,5 +27,6 @@ def open_page(page: str, timeout_s: float = 60) -> AppTest:
 
 @pytest.fixture(scope="session")
 def media() -> Path:
-    """The folder holding bus.jpg (a person, full body), zidane.jpg (nobody BlazePose finds), clip.mp4, clip.y4m."""
+    """The folder holding bus.jpg (a person, full body), zidane.jpg (nobody BlazePose finds), clip.mp4, clip.y4m, and
+    demo.mp4, jacks5.mp4, jacks5.y4m, balance.mp4 (see tests/media/README.md)."""
     return ensure_media()

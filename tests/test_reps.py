@@ -149,7 +149,7 @@ def test_a_long_gap_drops_the_rep_it_hides() -> None:
 
 
 def test_form_rules_give_cues_at_the_reps_that_need_them() -> None:
-    lean = np.where((T > 5.0) & (T < 7.0), 60.0, 15.0)  # rep 3 leans the trunk far forward
+    lean = np.where((T > 5.5) & (T < 6.5), 60.0, 15.0)  # rep 3 leans the trunk far forward at the bottom
     _, _, analysis = analysed(Figure(N, knee=five(80, 175), trunk_lean=lean), "side", "squat")
     cues = [[c.text for c in r.cues] for r in analysis.reps]
     assert cues == [[], [], ["keep your chest up"], [], []]

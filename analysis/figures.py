@@ -14,6 +14,7 @@ from analysis.landmarks import BONES, LANDMARK_NAMES
 
 if TYPE_CHECKING:
     from analysis.events import Event
+    from analysis.exercises import Exercise
     from analysis.reps import Rep
 
 PERSON_COLOURS = ("#e6361e", "#1f9bd1", "#f5b400", "#3cb371", "#b05cc6", "#ff7f50")
@@ -165,30 +166,47 @@ def _faded(hex_colour: str, alpha: float = 0.25) -> str:
     return f"rgba({red}, {green}, {blue}, {alpha})"
 
 
-_SEVERITY_COLOURS = {"": "#3cb371", "info": "#1f9bd1", "warning": "#f5b400", "error": "#e6361e"}
+_SEVERITY_COLOURS = {"": "#3cb371", "info": "#4ea8de", "warning": "#f5b400", "error": "#e6361e"}
 
 
-def mark_reps(figure: go.Figure, reps: Sequence[Rep], partials: Sequence[Rep] = (), events: Sequence[Event] = ()
-              ) -> go.Figure:
-    """Shade each rep on a chart over time (green when clean, amber or red by its worst cue), number it, write its
-    cues above it; partial reps hatched grey; events (jumps, falls) as labelled vertical lines. In place."""
+def mark_reps(figure: go.Figure, reps: Sequence[Rep], partials: Sequence[Rep] = (), events: Sequence[Event] = (),
+              cues: bool = False) -> go.Figure:
+    """Shade each rep on a chart over time (green when clean, amber or red by its worst cue) and number it at the
+    top, with its cues when asked; partial reps grey; events as dotted lines at their start, falls in red. In place."""
     for rep in reps:
         colour = _SEVERITY_COLOURS[rep.severity]
-        cues = ", ".join(c.text for c in rep.cues)
-        figure.add_vrect(x0=rep.start_s, x1=rep.end_s, fillcolor=_faded(colour, 0.14), line_width=0, layer="below",
-                         name=f"rep {rep.number}", annotation_text=f"{rep.number}" + (f" · {cues}" if cues else ""),
-                         annotation_position="top left", annotation_font=dict(size=10, color=colour))
+        said = ", ".join(c.text for c in rep.cues) if cues else ""
+        figure.add_vrect(x0=rep.start_s, x1=rep.end_s, fillcolor=_faded(colour, 0.22), line_width=0, layer="below",
+                         name=f"rep {rep.number}", annotation_text=f"{rep.number}" + (f" {said}" if said else ""),
+                         annotation_position="top left", annotation_font=dict(size=12, color=colour))
     for rep in partials:
-        figure.add_vrect(x0=rep.start_s, x1=rep.end_s, fillcolor="rgba(139, 147, 167, 0.12)", line_width=0,
+        figure.add_vrect(x0=rep.start_s, x1=rep.end_s, fillcolor="rgba(139, 147, 167, 0.18)", line_width=0,
                          layer="below", name="partial rep", annotation_text="partial",
-                         annotation_position="bottom left", annotation_font=dict(size=10, color="#8b93a7"))
+                         annotation_position="top left", annotation_font=dict(size=11, color="#8b93a7"))
     for event in events:
-        colour = "#e6361e" if event.kind == "fall" else "#b05cc6"
-        figure.add_vrect(x0=event.start_s, x1=max(event.end_s, event.start_s + 1e-3), fillcolor=_faded(colour, 0.2),
-                         line=dict(color=colour, width=1), layer="below", name=event.kind,
-                         annotation_text=event.kind, annotation_position="bottom right",
-                         annotation_font=dict(size=10, color=colour))
+        colour = "#e6361e" if event.kind == "fall" else "#8b93a7"
+        figure.add_shape(type="line", name=event.kind, xref="x", yref="paper", x0=event.start_s, x1=event.start_s,
+                         y0=0, y1=1, line=dict(color=colour, width=2 if event.kind == "fall" else 1, dash="dot"))
+        if event.kind == "fall":
+            figure.add_annotation(x=event.start_s, y=1, xref="x", yref="paper", text="<b>fall</b>", showarrow=False,
+                                  xanchor="left", yanchor="top", font=dict(color=colour, size=12))
     return figure
+
+
+def exercise_chart(times_s: np.ndarray, signal: np.ndarray, exercise: Exercise, reps: Sequence[Rep],
+                   partials: Sequence[Rep] = (), marker_s: float | None = None) -> go.Figure:
+    """The exercise's own signal over time with its thresholds (rest, work, target) as lines, each rep shaded
+    and numbered with its cues: the picture of what was counted and why."""
+    figure = time_series(times_s, signal[:, None], [exercise.title.lower() + " signal"], "Signal (°)",
+                         marker_s=marker_s, height=300)
+    for level, name, colour in ((exercise.rest, "rest", "#8b93a7"), (exercise.work, "counts past", "#4ea8de"),
+                                (exercise.target, "target", "#e6361e")):
+        if level is not None:
+            figure.add_hline(y=level, line=dict(color=colour, dash="dot", width=1), name=name,
+                             annotation_text=f"{name} {level:.0f}°", annotation_position="right",
+                             annotation_font=dict(size=10, color=colour))
+    figure.update_layout(margin=dict(l=10, r=90, t=30, b=10), showlegend=False)
+    return mark_reps(figure, reps, partials, cues=True)
 
 
 def rep_chart(reps: Sequence[Rep], target_deg: float | None = None) -> go.Figure:
@@ -200,18 +218,19 @@ def rep_chart(reps: Sequence[Rep], target_deg: float | None = None) -> go.Figure
     figure.add_trace(go.Bar(x=numbers, y=[r.rom_deg for r in reps], name="range of motion",
                             marker_color=[_SEVERITY_COLOURS[r.severity] for r in reps],
                             hovertemplate="rep %{x}: %{y:.0f}°<extra>range of motion</extra>"), row=1, col=1)
-    figure.add_trace(go.Scatter(x=numbers, y=[r.extreme_deg for r in reps], mode="markers+lines", name="depth reached",
-                                line=dict(color="#4a4f5c", width=1), marker=dict(size=8),
-                                hovertemplate="rep %{x}: %{y:.0f}°<extra>depth reached</extra>"), row=1, col=1)
+    figure.add_trace(go.Scatter(x=numbers, y=[r.extreme_deg for r in reps], mode="markers+lines", name="extreme reached",
+                                line=dict(color="#c084fc", width=1.5), marker=dict(size=9, color="#c084fc"),
+                                hovertemplate="rep %{x}: %{y:.0f}°<extra>extreme reached</extra>"), row=1, col=1)
     if target_deg is not None:
         figure.add_hline(y=target_deg, line=dict(color="#e6361e", dash="dot", width=1), row=1, col=1,
-                         annotation_text=f"target {target_deg:.0f}°", annotation_position="top right")
+                         annotation_text=f"target {target_deg:.0f}°", annotation_position="bottom left",
+                         annotation_font=dict(size=10, color="#e6361e"))
     figure.add_trace(go.Bar(x=numbers, y=[r.eccentric_s for r in reps], name="eccentric", marker_color="#1f9bd1",
                             hovertemplate="rep %{x}: %{y:.2f} s<extra>eccentric</extra>"), row=2, col=1)
     figure.add_trace(go.Bar(x=numbers, y=[r.concentric_s for r in reps], name="concentric", marker_color="#f5b400",
                             hovertemplate="rep %{x}: %{y:.2f} s<extra>concentric</extra>"), row=2, col=1)
-    figure.update_layout(barmode="stack", height=380, margin=dict(l=10, r=10, t=30, b=10),
-                         legend=dict(orientation="h", yanchor="bottom", y=1.06, xanchor="left", x=0))
+    figure.update_layout(barmode="stack", height=420, margin=dict(l=10, r=10, t=70, b=10),
+                         legend=dict(orientation="h", yanchor="bottom", y=1.1, xanchor="left", x=0, traceorder="normal"))
     figure.update_yaxes(title_text="Range, depth (°)", row=1, col=1)
     figure.update_yaxes(title_text="Duration (s)", row=2, col=1)
     figure.update_xaxes(title_text="Rep", dtick=1, row=2, col=1)

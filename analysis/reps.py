@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.signal import find_peaks
 
-from analysis.angles import ANGLES
+from analysis.angles import ANGLE_NAMES, ANGLES
 from analysis.exercises import Catalogue, Condition, Exercise
 from analysis.landmarks import INDEX
 from analysis.measures import combine, evaluate, torso_length, view_of
@@ -104,7 +104,8 @@ class Hold:
 @dataclass(frozen=True)
 class ExerciseAnalysis:
     """An exercise over a clip: counted reps, partial attempts, holds, and what limits the analysis (warnings:
-    the camera view or unseen joints). views: the view each analysed person was filmed from."""
+    the camera view or unseen joints). views: the view each analysed person was filmed from. signal: the
+    exercise's signal, (frames, people) degrees, NaN for holds. joints: the angles (ANGLE_NAMES) it reads, to chart."""
 
     exercise: Exercise
     reps: tuple[Rep, ...] = ()
@@ -112,6 +113,8 @@ class ExerciseAnalysis:
     holds: tuple[Hold, ...] = ()
     warnings: tuple[str, ...] = ()
     views: dict[int, str] = field(default_factory=dict)
+    signal: np.ndarray | None = None
+    joints: tuple[str, ...] = ()
 
     def count(self, person: int | None = None) -> int:
         return sum(1 for rep in self.reps if person is None or rep.person == person)
@@ -294,7 +297,15 @@ def analyse_exercise(exercise: Exercise, catalogue: Catalogue, series: PoseSerie
     if not active and person_views:
         active = {int(np.argmax(series.present.sum(axis=0)))}
     warnings = [text for person, text in warnings if person in active]
-    return ExerciseAnalysis(exercise, tuple(reps), tuple(partials), tuple(holds), tuple(warnings), person_views)
+    return ExerciseAnalysis(exercise, tuple(reps), tuple(partials), tuple(holds), tuple(warnings), person_views,
+                            signal.astype(np.float32), _charted_angles(catalogue, exercise))
+
+
+def _charted_angles(catalogue: Catalogue, exercise: Exercise) -> tuple[str, ...]:
+    """The angles of ANGLE_NAMES that an exercise's signal (or, for a hold, its position) is made of."""
+    names = [exercise.signal] if exercise.signal else [c.measure for c in exercise.position]
+    angles = [catalogue.measures[name].angle for name in names if catalogue.measures[name].angle]
+    return tuple(n for angle in angles for n in (f"left {angle}", f"right {angle}", angle) if n in ANGLE_NAMES)
 
 
 def _main_view(views: np.ndarray) -> str:
@@ -587,9 +598,8 @@ class HoldTimer:
                 self._end()
             return []
         if self._start is None:
-            self._start, self._held, self._good = time_s, 0.0, 0.0
-        else:
-            self._held += step
+            self._start, self._held, self._good, step = time_s, 0.0, 0.0, 0.0
+        self._held += step
         self._last_in = time_s
         broken = [rule for rule in exercise.rules if _applies(rule, self.view) and not rule.holds(values[rule.measure])]
         if not broken:

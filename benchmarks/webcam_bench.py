@@ -4,6 +4,7 @@
     python benchmarks/webcam_bench.py --seconds 600 --models lite full   # the 10-minute memory check
     python benchmarks/webcam_bench.py --compare-modes          # MediaPipe VIDEO vs LIVE_STREAM mode
     python benchmarks/webcam_bench.py --browser --seconds 600  # a real session: the app, Chromium, fake camera
+    python benchmarks/webcam_bench.py --models full --exercise jumping_jack --template-from-clip --monitoring
 
 A paced camera plays the test clip (tests/media/clip.y4m: 640x480, a real person doing jumping jacks)
 forwards then backwards at 30 frames/s, as yuv420p frames like those WebRTC delivers. The frames go
@@ -11,6 +12,10 @@ through streamlit-webrtc's own AsyncVideoProcessTrack (the queue that hands the 
 that arrived meanwhile, so stale ones are dropped) into the Webcam page's callback, and every frame
 that comes out is VP8-encoded with aiortc's encoder on an executor thread, as aiortc's sender does.
 So one process does the server's whole per-frame work except the network and the decoder.
+
+--exercise, --template-from-clip and --monitoring turn on the live exercise count (analysis.reps.LiveCoach),
+a pose template's score (made from the clip's frame 18, arms up) and the fall monitor, as the page's sidebar
+does; they run inside the callback, so their cost is in the processing figures.
 
 It prints, per model: processing p50/p95 (the callback's whole path: conversion, pose, angles,
 drawing, HUD), delivered frames/s (new processed frames coming out of the track per second), frames
@@ -57,9 +62,11 @@ from streamlit_webrtc.process import AsyncVideoProcessTrack  # noqa: E402
 from analysis.engine import Mode, PoseEngine, PoseSettings  # noqa: E402
 from analysis.live import LiveProcessor, LiveSettings  # noqa: E402
 from analysis.models import verified_bundle  # noqa: E402
+from analysis.templates import PoseTemplate  # noqa: E402
 
 FPS = 30
 TIME_BASE = Fraction(1, 90_000)  # WebRTC's video clock
+TEMPLATE_FRAME = 18  # arms overhead, legs apart
 
 
 def rss_mb() -> float:
@@ -104,8 +111,17 @@ class PacedCamera(MediaStreamTrack):
         return frame
 
 
-async def stream(model: str, seconds: float, warm_up_s: float, fps: float) -> dict[str, object]:
-    processor = LiveProcessor(LiveSettings(pose=PoseSettings(complexity=model)))
+def clip_template() -> PoseTemplate:
+    """The pose of the clip's frame 18 (arms up, legs apart), found by the full model."""
+    rgb = clip_frames()[TEMPLATE_FRAME].to_ndarray(format="rgb24")
+    with PoseEngine(PoseSettings("full")) as engine:
+        pose = engine.detect(rgb)
+    return PoseTemplate.from_pose(pose.pixels[0], pose.visibility[0], "arms up", source="clip.y4m")
+
+
+async def stream(model: str, seconds: float, warm_up_s: float, fps: float, extras: dict[str, object]
+                 ) -> dict[str, object]:
+    processor = LiveProcessor(LiveSettings(pose=PoseSettings(complexity=model), **extras))
     if not processor.wait_until_ready(60):
         raise SystemExit(f"the {model} model did not load: {processor.stats().error}")
     durations: list[float] = []
@@ -142,10 +158,15 @@ async def stream(model: str, seconds: float, warm_up_s: float, fps: float) -> di
     processor.close()
     times = np.array(durations[measured_from:]) * 1000
     lag = np.array([value for value in lags if not np.isnan(value)])
+    insight = processor.insight()
     return {
         "model": model,
         "seconds": seconds,
         "camera_fps": fps,
+        "exercise": extras.get("exercise"),
+        "reps_counted": insight.state.count if insight.state else None,
+        "template": insight.template,
+        "monitoring": bool(extras.get("monitoring")),
         "processing_ms_p50": round(float(np.percentile(times, 50)), 1),
         "processing_ms_p95": round(float(np.percentile(times, 95)), 1),
         "processing_ms_max": round(float(times.max()), 1),
@@ -303,7 +324,15 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=FPS, help="the camera's frame rate")
     parser.add_argument("--compare-modes", action="store_true", help="compare MediaPipe's VIDEO and LIVE modes")
     parser.add_argument("--browser", action="store_true", help="a whole session in the app with Chromium")
+    parser.add_argument("--exercise", help="count this exercise live (a name from analysis/exercises.toml)")
+    parser.add_argument("--template-from-clip", action="store_true",
+                        help="score each frame against a pose template made from the clip's frame 18")
+    parser.add_argument("--monitoring", action="store_true", help="monitoring mode: privacy and the fall monitor")
     args = parser.parse_args()
+    extras = {"exercise": args.exercise, "monitoring": args.monitoring,
+              "template": clip_template() if args.template_from_clip else None}
+    if (args.browser or args.compare_modes) and (args.exercise or args.template_from_clip or args.monitoring):
+        parser.error("--exercise, --template-from-clip and --monitoring are for the callback benchmark")
     print(f"{os.cpu_count()} CPUs, load average {load_average()}", flush=True)
     results = []
     for model in args.models:
@@ -322,12 +351,13 @@ def main() -> None:
                   f"LIVE_STREAM answer {result['live_mode_answer_ms_p50']} / {result['live_mode_answer_ms_p95']} ms",
                   flush=True)
         else:
-            result = asyncio.run(stream(model, args.seconds, args.warm_up, args.fps))
+            result = asyncio.run(stream(model, args.seconds, args.warm_up, args.fps, extras))
             print(f"{model}: processing p50 {result['processing_ms_p50']} ms, p95 {result['processing_ms_p95']} ms; "
                   f"delivered {result['delivered_fps']} frames/s of {args.fps:g}; dropped {result['dropped']} of "
                   f"{result['received']}; lag p95 {result['lag_ms_p95']} ms; memory {result['rss_mb_after_warm_up']} "
                   f"MB after warm-up, {result['rss_mb_end']} MB at the end ({result['rss_growth_pct']:+} %); "
-                  f"load average {result['load_average_start']} → {result['load_average_end']}", flush=True)
+                  f"load average {result['load_average_start']} → {result['load_average_end']}"
+                  + (f"; {result['reps_counted']} reps counted" if args.exercise else ""), flush=True)
         results.append(result)
     print(json.dumps(results, indent=1))
 

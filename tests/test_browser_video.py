@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import av
 import pytest
@@ -30,6 +31,7 @@ from browser_support import (  # noqa: F401 - the *_fixture names register the p
     upload_files,
     wait_for_app_idle,
 )
+from test_browser_offline import Recorder  # the offline test's recorder: requests, sockets, workers, frames, ICE
 
 pytestmark = pytest.mark.browser
 
@@ -350,3 +352,190 @@ def test_a_text_file_named_mp4_gets_a_sentence(page: Page, app: AppServer, tmp_p
     expect(page.locator("video")).to_have_count(0)
     assert_no_exception(page)
     assert leftovers(app) == []  # a file that is not a video is not kept
+
+
+# --- exercises --------------------------------------------------------------------------------------------------------
+
+EXERCISE_SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "exercise.png"
+JACKS5_RESULT_TIMEOUT_MS = 240_000  # 190 frames at 960x720 (about 12 s when idle), plus the model's first load
+JACKS5_REPS = 5  # tests/media/README.md: one real jumping jack of the Sports2D demo, looped 5 times
+
+# The grids of the page's dataframes, through glide-data-grid's accessible <table role="grid"> (the cells themselves
+# are painted on a canvas); it holds the rendered rows and columns only, which for a five-rep table is every row.
+DATAFRAME_GRIDS = """() => [...document.querySelectorAll('[data-testid="stDataFrame"] table[role="grid"]')].map(t => ({
+    rows: Number(t.getAttribute('aria-rowcount')),
+    head: [...t.querySelectorAll('thead th')].map(h => h.textContent.trim()),
+    body: [...t.querySelectorAll('tbody tr')].map(r => [...r.querySelectorAll('td')].map(c => c.textContent.trim())),
+}))"""
+# What each Plotly chart of the page holds, by its Streamlit key (st.plotly_chart(..., key=...) → st-key-<key>).
+PLOTLY_CHARTS = """() => Object.fromEntries([...document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')]
+    .map(p => {
+        const key = [...(p.closest('[class*="st-key-"]') || {classList: []}).classList]
+            .find(c => c.startsWith('st-key-'));
+        const shapes = p.layout.shapes || [];
+        return [key ? key.slice('st-key-'.length) : '?', {
+            shapes: shapes.map(s => ({name: s.name || null, type: s.type, x0: s.x0, x1: s.x1})),
+            drawn: p.querySelectorAll('.shapelayer path').length,
+            annotations: [...p.querySelectorAll('.annotation-text')].map(a => a.textContent),
+            traces: p._fullData.map(t => t.name),
+            y: p._fullLayout.yaxis.title.text,
+            width: p.getBoundingClientRect().width, height: p.getBoundingClientRect().height,
+        }];
+    }))"""
+# Set in the page before a change: whether a progress bar shows up at any moment afterwards (however briefly).
+WATCH_FOR_PROGRESS = """() => {
+    window.__progressSeen = false;
+    const look = () => { if (document.querySelector('[data-testid="stProgress"]')) window.__progressSeen = true; };
+    window.__progressWatch = new MutationObserver(look);
+    window.__progressWatch.observe(document.body, {childList: true, subtree: true});
+    look();
+}"""
+
+
+def exercise_picker(page: Page) -> Locator:
+    return page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has_text="Exercise")
+
+
+def metric_value(page: Page, label: str) -> str:
+    """The value of the st.metric labelled ``label`` (its label, value and any delta are separate blocks)."""
+    metric = page.get_by_test_id("stMetric").filter(has=page.get_by_test_id("stMetricLabel").get_by_text(
+        label, exact=True))
+    expect(metric).to_have_count(1)
+    return metric.get_by_test_id("stMetricValue").inner_text().strip()
+
+
+def rep_grid(page: Page) -> dict:
+    """The rep table: the one dataframe whose columns start rep, start, duration (as the page names them). Data grids draw
+    (and fill their accessible table) once on screen, so the exercise section is scrolled to first."""
+    page.get_by_test_id("stMain").get_by_role("heading", name="Exercise", exact=True).scroll_into_view_if_needed()
+    page.wait_for_function(f"""() => ({DATAFRAME_GRIDS})().some(g => g.head.slice(0, 3).join() === 'rep,start,duration'
+        && g.body.length === g.rows - 1)""", timeout=30_000)
+    grids = [g for g in page.evaluate(DATAFRAME_GRIDS) if g["head"][:3] == ["rep", "start", "duration"]]
+    assert len(grids) == 1, f"expected one rep table among the page's dataframes: {page.evaluate(DATAFRAME_GRIDS)}"
+    return grids[0]
+
+
+def exercise_region_screenshot(page: Page, path: Path, settle_ms: int = 1500) -> Path:
+    """The results from the sidebar's exercise picker and the shaded angle chart down to the rep chart, at the
+    page's width: as full_page_screenshot, the viewport grown to the content for the shot, then clipped."""
+    viewport = page.viewport_size or {"width": 1400, "height": 1000}
+    height = page.evaluate("""() => Math.max(document.documentElement.scrollHeight,
+        ...['[data-testid="stMain"]', '[data-testid="stAppViewContainer"]', '[data-testid="stSidebarContent"]']
+            .map(s => document.querySelector(s)).filter(Boolean).map(e => e.scrollHeight))""")
+    page.set_viewport_size({"width": viewport["width"], "height": max(int(height) + 40, viewport["height"])})
+    try:
+        page.wait_for_timeout(settle_ms)  # charts and data grids redraw after a resize
+        top = min(page.get_by_test_id("stSidebar").get_by_role("heading", name="Exercise").bounding_box()["y"],
+                  page.get_by_role("heading", name="Joint angles").bounding_box()["y"])
+        rep_chart = page.locator(".st-key-rep_chart").bounding_box()
+        assert rep_chart is not None, "the rep chart has no box"
+        bottom = rep_chart["y"] + rep_chart["height"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # From the top of the sidebar's exercise heading box (its own padding is the margin; a few pixels higher, the
+        # main column's video caption would be cut through) to a little below the rep chart.
+        page.screenshot(path=str(path), full_page=True,
+                        clip={"x": 0, "y": max(0, top - 2), "width": viewport["width"], "height": bottom - top + 26})
+    finally:
+        page.set_viewport_size(viewport)
+    return path
+
+
+def test_jumping_jacks_from_the_url_are_counted_shaded_and_charted_then_found_from_the_motion(
+        page: Page, app: AppServer, media: Path) -> None:
+    """jacks5.mp4 (five real jumping jacks: one cycle of the Sports2D demo looped 5 times, tests/media/README.md)
+    opened at /video?exercise=jumping_jack: the picker, the Reps metric, the rep table, the five reps shaded on the
+    angle chart and the range-of-motion and tempo chart; then `auto` finds the exercise from the same poses, with no
+    new analysis. Nothing on the way contacts a host but the app."""
+    recorder = Recorder(page)
+    page.goto(f"{app}/video?exercise=jumping_jack")
+    expect(page.get_by_role("heading", name="Video", exact=True)).to_be_visible(timeout=30_000)
+    wait_for_app_idle(page)
+    picker = exercise_picker(page)
+    expect(picker.get_by_role("combobox")).to_have_value("Jumping jack")
+    upload_files(page, media / "jacks5.mp4")
+
+    wait_visible(page.get_by_text(re.compile(r"analysed 190 frames in [\d.]+ s")), app, "The finished analysis",
+                 JACKS5_RESULT_TIMEOUT_MS)
+    wait_visible(page.locator(".st-key-rep_chart .js-plotly-plot"), app, "The rep chart", 60_000)
+    wait_visible(page.get_by_role("heading", name="Downloads"), app, "The downloads", 60_000)
+    wait_for_app_idle(page)
+    assert_no_exception(page)
+    analysed = page.get_by_text(re.compile(r"analysed 190 frames in [\d.]+ s")).inner_text()
+
+    # The choice holds: the picker, the address, the section.
+    expect(picker.get_by_role("combobox")).to_have_value("Jumping jack")
+    assert "exercise=jumping_jack" in page.url, page.url
+    expect(page.get_by_test_id("stMain").get_by_role("heading", name="Exercise", exact=True)).to_be_visible()
+    assert metric_value(page, "Reps") == str(JACKS5_REPS)
+    assert metric_value(page, "Partial reps") == "0"
+
+    # The rep table: five rows numbered 1 to 5, each about one 38-frame cycle (1.27 s) long, in time order.
+    grid = rep_grid(page)
+    assert grid["rows"] == 1 + JACKS5_REPS, grid
+    assert [row[0] for row in grid["body"]] == [str(n) for n in range(1, JACKS5_REPS + 1)], grid
+    starts, durations = ([float(row[grid["head"].index(column)].rstrip(" s")) for row in grid["body"]]
+                         for column in ("start", "duration"))
+    ends = [s + d for s, d in zip(starts, durations)]
+    assert starts == sorted(starts) and all(0.6 < d < 1.6 for d in durations), grid
+
+    # The angle chart shades the five reps (named rep 1..5, drawn as paths of its shape layer, numbered above), at the
+    # table's times; the rep chart shows range of motion and tempo for the five reps.
+    page.wait_for_function("""() => {
+        const chart = document.querySelector('.st-key-angle_chart .js-plotly-plot');
+        return chart && (chart.layout.shapes || []).filter(s => /^rep \\d+$/.test(s.name || '')).length > 0
+            && chart.querySelectorAll('.shapelayer path').length >= (chart.layout.shapes || []).length;
+    }""", timeout=30_000)
+    charts = page.evaluate(PLOTLY_CHARTS)
+    angles, reps_chart = charts["angle_chart"], charts["rep_chart"]
+    assert angles["y"] == "Angle (°)", angles
+    shaded = [s for s in angles["shapes"] if (s["name"] or "").startswith("rep ")]
+    assert [s["name"] for s in shaded] == [f"rep {n}" for n in range(1, JACKS5_REPS + 1)], angles
+    assert all(s["type"] == "rect" for s in shaded), angles
+    assert [s["x0"] for s in shaded] == pytest.approx(starts, abs=0.01), (shaded, starts)
+    assert [s["x1"] for s in shaded] == pytest.approx(ends, abs=0.01), (shaded, ends)
+    assert angles["drawn"] >= len(angles["shapes"]), angles  # every shape of the layout is drawn
+    assert all(str(n) in angles["annotations"] for n in range(1, JACKS5_REPS + 1)), angles
+    assert {"Range of motion", "Tempo"} <= set(reps_chart["annotations"]), reps_chart
+    assert {"range of motion", "eccentric", "concentric"} <= set(reps_chart["traces"]), reps_chart
+    assert reps_chart["width"] > 300 and reps_chart["height"] > 300, reps_chart
+    assert "exercise=jumping_jack" in page.url, page.url
+    assert_no_exception(page)
+
+    exercise_region_screenshot(page, EXERCISE_SCREENSHOT)
+    print(f"\nScreenshot of the exercise results: {EXERCISE_SCREENSHOT}")
+
+    # `auto`: the same poses, the exercise found from the motion, and no progress bar at any moment (no new analysis).
+    page.evaluate(WATCH_FOR_PROGRESS)
+    picker.click()
+    page.get_by_role("option", name="Find it from the motion", exact=True).click()
+    found = page.get_by_text(re.compile(r"Found from the motion: Jumping jack, \d{1,3}% sure"))
+    wait_visible(found, app, "The exercise found from the motion", 60_000)
+    wait_for_app_idle(page)
+    expect(picker.get_by_role("combobox")).to_have_value("Find it from the motion")
+    assert "exercise=auto" in page.url, page.url
+    assert page.evaluate("() => window.__progressSeen") is False, "a progress bar appeared: the poses were analysed again"
+    expect(page.get_by_test_id("stProgress")).to_have_count(0)
+    expect(page.get_by_text(re.compile(r"analysed 190 frames in [\d.]+ s"))).to_have_text(analysed)
+    assert metric_value(page, "Reps") == str(JACKS5_REPS)
+    assert_no_exception(page)
+    assert leftovers(app) == ["upload.mp4"]  # the one staged copy; no second annotated video was written
+
+    recorder.snapshot(page)
+    assert any(urlsplit(url).netloc == urlsplit(app).netloc for _, url in recorder.seen), "nothing was recorded"
+    foreign = recorder.foreign(app)
+    assert not foreign, "The Video page contacted another host:\n" + "\n".join(foreign)
+
+
+def test_an_unknown_exercise_in_the_url_lists_the_known_ones(page: Page, app: AppServer) -> None:
+    page.goto(f"{app}/video?exercise=burpee")
+    expect(page.get_by_role("heading", name="Video", exact=True)).to_be_visible(timeout=30_000)
+    wait_for_app_idle(page)
+    message = page.get_by_test_id("stSidebar").get_by_test_id("stAlert").filter(has_text="burpee")
+    wait_visible(message, app, "The message about the unknown exercise", 30_000)
+    expect(message).to_contain_text("There is no exercise called “burpee”")
+    text = message.inner_text()
+    known = text.split("Known exercises:", 1)[-1]
+    for name in ("squat", "push_up", "jumping_jack", "plank", "wall_sit"):
+        assert name in known, text
+    expect(exercise_picker(page).get_by_role("combobox")).to_have_value("None")  # the page goes on without one
+    assert_no_exception(page)

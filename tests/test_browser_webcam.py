@@ -4,7 +4,8 @@ Chromium plays tests/media/clip.y4m (640x480, 30 frames/s, a man doing jumping j
 (``--use-fake-device-for-media-stream --use-file-for-fake-video-capture``) and grants it without asking
 (``--use-fake-ui-for-media-stream``). The picture goes over WebRTC to the app on 127.0.0.1, is analysed there and
 comes back; the test reads the returned frames' pixels in the page, the live chart's data, the figures shown, the
-browser's own per-frame timing, and a recording's downloads.
+browser's own per-frame timing, and a recording's downloads. The live exercise count is read with jacks5.y4m as the
+camera (one real jumping jack looped, tests/media/README.md).
 
 Run: ``.venv/bin/python -m pytest tests/test_browser_webcam.py -q``.
 """
@@ -29,14 +30,18 @@ from browser_support import (  # noqa: F401 - the *_fixture names register the a
     full_page_screenshot,
     launch_chromium,
     playwright_fixture,
+    upload_files,
 )
 from playwright.sync_api import Browser, Frame, Page, Playwright, expect
 from playwright.sync_api import Error as PlaywrightError
 
+from analysis.engine import PoseEngine, PoseSettings
 from analysis.exports import ANGLE_COLUMNS, SUMMARY_FORMAT
 from analysis.live import DEFAULT_LIVE_ANGLES
 from analysis.result import CAMERA, ClipResult
 from analysis.tables import LANDMARK_COLUMNS
+from analysis.templates import PoseTemplate
+from analysis.video_io import read_frames
 
 pytestmark = pytest.mark.browser
 
@@ -246,9 +251,10 @@ def test_live_stream_shows_skeleton_chart_figures_and_records(page: Page, app_ur
     expect(page.get_by_role("heading", name="Joint angles")).to_be_visible()
     expect(page.get_by_role("heading", name="Downloads")).to_be_visible()
     downloads = page.get_by_test_id("stDownloadButton")
-    # exports.clip_files, as for a video; the video is recorded only when asked for (and never in privacy mode)
-    expect(downloads).to_have_count(5)
-    expect(downloads).to_contain_text(["Landmarks CSV", "Angles CSV", "Summary JSON", "TRC person 1",
+    # exports.clip_files, as for a video; the video is recorded only when asked for (and never in privacy mode);
+    # with no exercise chosen there is no reps.csv, but events.csv is always there. And a frame as a pose template.
+    expect(downloads).to_have_count(7)
+    expect(downloads).to_contain_text(["Landmarks CSV", "Angles CSV", "Summary JSON", "Events CSV", "TRC person 1",
                                        "Pose series (.npz)"])
 
     def download(label: str) -> bytes:
@@ -277,6 +283,85 @@ def test_live_stream_shows_skeleton_chart_figures_and_records(page: Page, app_ur
     assert 0 < result.elapsed_s < series.times_s[-1] and summary["timing"]["frames_per_s"] > 10
 
     full_page_screenshot(page, SCREENSHOT)
+    assert_no_exception(page)
+    camera.get_by_role("button", name="Stop").click()
+
+
+@pytest.fixture
+def jacks_page(playwright: Playwright, media: Path) -> Iterator[Page]:
+    """A tab in a Chromium whose webcam plays jacks5.y4m: one real jumping jack of the Sports2D demo, looped (five
+    in the file, and Chromium loops the file), so a jack comes every 1.3 s for as long as the camera runs."""
+    browser = launch_chromium(playwright, fake_camera(media / "jacks5.y4m"))
+    try:
+        yield browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    finally:
+        browser.close()
+
+
+def test_the_exercise_in_the_address_is_counted_live(jacks_page: Page, app_url: AppServer) -> None:
+    """/webcam?exercise=jumping_jack, as a bookmark opens it: the picker shows the exercise, and once the camera runs
+    the Reps metric grows, a rep for each jack of the looped clip."""
+    page = jacks_page
+    page.goto(f"{app_url}/webcam?exercise=jumping_jack")
+    expect(page.get_by_role("heading", name="Webcam", exact=True)).to_be_visible(timeout=30_000)
+    expect(page.get_by_test_id("stSidebar").get_by_role("combobox", name="Exercise")).to_have_value("Jumping jack")
+    expect(page.get_by_role("heading", name="Jumping jack")).to_be_visible()
+    figures = poll(lambda: page.evaluate(PANEL_FIGURES), lambda shown: "Reps" in shown, 10, page)
+    assert figures.get("Reps") == "0", figures  # there before the camera starts
+    camera = page.locator(COMPONENT).element_handle(timeout=30_000).content_frame()
+    camera.get_by_role("button", name="Start").click()
+
+    def reps() -> int:
+        shown = page.evaluate(PANEL_FIGURES).get("Reps")
+        return int(shown) if shown and shown.isdigit() else -1
+
+    first = poll(reps, lambda count: count >= 2, 45, page)
+    assert first >= 2, f"no reps counted in 45 s: {page.evaluate(PANEL_FIGURES)}\nServer log:\n{app_url.log()}"
+    started = time.monotonic()
+    later = poll(reps, lambda count: count >= first + 5, 20, page)
+    grew_s = time.monotonic() - started
+    print(f"Reps {first} → {later} in {grew_s:.1f} s (a jack every 1.3 s)")
+    assert later >= first + 5, f"the count stalled at {later}"
+    assert grew_s > 5 * 1.2, "more reps than jacks"
+    assert page.evaluate(PANEL_FIGURES).get("Stage") in ("up", "down")
+    table = page.get_by_test_id("stDataFrame").first
+    expect(table).to_be_visible()
+    assert page.url.endswith("/webcam?exercise=jumping_jack")
+    assert_no_exception(page)
+    camera.get_by_role("button", name="Stop").click()
+
+
+def test_a_pose_template_is_matched_live_and_a_bad_file_is_refused(page: Page, app_url: AppServer, media: Path,
+                                                                   tmp_path: Path) -> None:
+    """The template is the man's own pose at the top of a jump (clip frame 18, arms overhead): as the looped clip
+    plays, the Match metric passes through high values at each jack's top and low ones between."""
+    bad = tmp_path / "notes.json"
+    bad.write_text('{"name": "not a template"}')
+    rgb = next(rgb for i, _, rgb in read_frames(media / "clip.y4m") if i == 18)
+    with PoseEngine(PoseSettings("full")) as engine:
+        pose = engine.detect(rgb)
+    star = tmp_path / "star.json"
+    star.write_text(PoseTemplate.from_pose(pose.pixels[0], pose.visibility[0], "star").to_json())
+
+    camera = open_webcam_page(page, app_url)
+    upload_files(page, bad)
+    expect(page.get_by_test_id("stAlert").filter(has_text="notes.json")).to_contain_text(
+        "not a PoseScope pose template", timeout=15_000)
+    upload_files(page, star)
+    expect(page.get_by_test_id("stAlert").filter(has_text="notes.json")).to_have_count(0, timeout=15_000)
+    camera.get_by_role("button", name="Start").click()
+
+    matches: list[float] = []
+
+    def match() -> list[float]:
+        shown = page.evaluate(PANEL_FIGURES).get("Match", "")
+        if shown.endswith("%"):
+            matches.append(number(shown))
+        return matches
+
+    poll(match, lambda seen: len(seen) > 10 and max(seen) > 70 and min(seen) < 40, 45, page, every_ms=250)
+    print(f"Match: {len(matches)} readings, {min(matches):.0f} to {max(matches):.0f} %")
+    assert len(matches) > 10 and max(matches) > 70 and min(matches) < 40, matches
     assert_no_exception(page)
     camera.get_by_role("button", name="Stop").click()
 

@@ -1,7 +1,8 @@
 """The live pipeline behind the Webcam page, on real camera-like frames with the real model.
 
 Frames are clip.y4m's (640x480, a man doing jumping jacks), decoded to yuv420p av.VideoFrames with WebRTC's
-90 kHz timestamps: what streamlit-webrtc hands the page's callback.
+90 kHz timestamps: what streamlit-webrtc hands the page's callback. Falls, which no real clip here shows, are
+fed to the live watch as synthetic figures (tests/synthetic.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import io
 import json
 import threading
 import time
+from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
 
@@ -24,16 +26,37 @@ from aiortc import MediaStreamTrack
 from streamlit_webrtc.models import CallbackAttachableProcessor
 from streamlit_webrtc.process import AsyncVideoProcessTrack
 
+from synthetic import Figure, cycles, times
+
 from analysis import exports
-from analysis.angles import ANGLE_NAMES, ANGLES
-from analysis.drawing import JOINT_COLOUR, LABEL_COLOUR, PRIVACY_BACKGROUND
-from analysis.engine import PoseSettings
-from analysis.exports import ANGLE_COLUMNS, SUMMARY_FORMAT
+from analysis.angles import ANGLE_NAMES, ANGLES, DEFAULT_VISIBILITY_THRESHOLD, compute_angles
+from analysis.drawing import (
+    ALARM_COLOUR,
+    HUD_COLOUR,
+    JOINT_COLOUR,
+    LABEL_COLOUR,
+    PRIVACY_BACKGROUND,
+    BannerAnnotator,
+    draw_skeleton_only,
+)
+from analysis.engine import FramePose, PoseSettings
+from analysis.exports import ANGLE_COLUMNS, EVENT_COLUMNS, REP_COLUMNS, SUMMARY_FORMAT
 from analysis.landmarks import INDEX
-from analysis.live import AngleSmoother, LiveBuffer, LiveProcessor, LiveSettings, live_figure
+from analysis.live import (
+    AngleSmoother,
+    LiveBuffer,
+    LiveProcessor,
+    LiveSettings,
+    PersonWatch,
+    live_figure,
+    mirrored,
+    rep_table,
+)
 from analysis.recording import Recorder
 from analysis.result import CAMERA, ClipResult
+from analysis.series import PoseSeries
 from analysis.tables import LANDMARK_COLUMNS
+from analysis.templates import OFF_COLOUR, PoseTemplate
 
 TIME_BASE = Fraction(1, 90_000)
 SEGMENT = np.array([a.kind == "segment" for a in ANGLES])
@@ -456,3 +479,211 @@ def test_a_processor_nobody_holds_any_more_closes_its_model(clip: list[av.VideoF
     del live
     gc.collect()
     assert engine.closed
+
+
+# --- the exercise, the template and monitoring, live ------------------------------------------------------------
+
+
+def looped(clip: list[av.VideoFrame], loops: int) -> list[av.VideoFrame]:
+    """The clip played `loops` times, as Chromium's fake camera loops it: each pass holds two jumping jacks (the
+    arms go up and down twice; at the loop's seam they drop from about 120° to 30° in one frame, a return to rest)."""
+    return [camera_frame(frame, i) for i, frame in enumerate(clip * loops)]
+
+
+def test_an_exercise_is_counted_live_on_real_frames_and_shown_on_the_hud(processor: LiveProcessor,
+                                                                        clip: list[av.VideoFrame]) -> None:
+    processor.update(LiveSettings(exercise="jumping_jack"))
+    assert processor.insight().state.count == 0  # shown at once, before any frame
+    stages, counts = [], []
+    for frame in looped(clip, 3):
+        processor.process_newest([frame])
+        insight = processor.insight()
+        stages.append(insight.state.stage)
+        counts.append(insight.state.count)
+    state = insight.state
+    # 3 passes of 2 jacks; the sixth is counted as soon as the arms are up (concentric to_work), the five before
+    # it are measured: up over 120° and back under 60°, at about a jack a second.
+    assert state.count == 6 and len(state.reps) == 5 and state.partials == 0, counts[::10]
+    assert counts == sorted(counts), "the count went down"
+    for rep in state.reps:
+        assert rep.extreme_deg > 140 and rep.min_deg < 60 and 0.5 < rep.duration_s < 1.5, rep
+        assert rep.depth_ok  # arms all the way up: over the 150° target
+    assert {"up", "down"} <= set(stages)
+    assert insight.warnings == ()  # filmed from the front, as a jumping jack should be
+    assert insight.hud_lines() == [f"Jumping jack  6 reps  {state.stage}"]
+    table = rep_table(state.reps)
+    assert list(table.columns) == ["rep", "duration (s)", "depth", "ROM (°)", "tempo (s)", "cues"]
+    assert table["rep"].tolist() == [5, 4, 3, 2, 1] and table["depth"].str.endswith("✓").all()
+
+    # Another exercise starts from 0; one that needs a side view says the camera sees the man from the front.
+    processor.update(LiveSettings(exercise="squat"))
+    assert processor.insight().exercise.name == "squat" and processor.insight().state.count == 0
+    for frame in looped(clip, 4)[180:240]:
+        processor.process_newest([frame])
+    insight = processor.insight()
+    assert insight.state.count == 0
+    assert insight.warnings == ("Squat is counted from the side, but the camera sees you from the front: turn "
+                                "side-on to the camera, or the count and depth may be wrong.",)
+    processor.update(LiveSettings())
+    assert processor.insight().exercise is None and processor.insight().hud_lines() == []
+
+
+def test_a_template_scores_the_live_pose_and_rings_the_joints_furthest_off(processor: LiveProcessor,
+                                                                          clip: list[av.VideoFrame]) -> None:
+    frames = looped(clip, 2)
+    for frame in frames[:19]:
+        processor.process_newest([frame])
+    pose = processor.latest().pose  # frame 18: arms up, legs apart
+    arms_up = PoseTemplate.from_pose(pose.pixels[0], pose.visibility[0], "star")
+    processor.update(LiveSettings(angles=(), template=arms_up))
+    matches = {}
+    for i, frame in enumerate(frames[19:], start=19):
+        shown = processor.process_newest([frame]).to_ndarray(format="rgb24")
+        insight = processor.insight()
+        matches[i % 60] = insight.match
+        if i % 60 == 35:  # arms down: the arms are what is off, ringed on the picture
+            assert insight.match < 40, insight.match
+            assert set(insight.off[:2]) == {"left_wrist", "right_wrist"}, insight.off
+            assert colour_pixels(shown, OFF_COLOUR) > 50
+            assert insight.hud_lines() == [f"hold it: {insight.match:.0f} %"]
+    assert matches[18] > 90, matches  # the same moment one pass later
+    assert max(matches[i] for i in range(48, 56)) > 80, matches  # the top of the next jack
+    assert min(matches.values()) < 20
+
+
+def skeleton_only(pose: FramePose) -> np.ndarray:
+    return draw_skeleton_only(mirrored(pose))
+
+
+def test_monitoring_mode_shows_and_records_nothing_but_the_skeleton(processor: LiveProcessor,
+                                                                   clip: list[av.VideoFrame]) -> None:
+    """Camera frames with a bright green patch in every corner (where no skeleton goes, one under the HUD):
+    what comes out is the skeleton on the blank background, the HUD's box and nothing else; the recording,
+    even asked for with video, holds none."""
+    settings = LiveSettings(angles=(), monitoring=True)
+    assert settings.privacy
+    processor.update(settings)
+    processor.start_recording(with_video=True)
+    for i, frame in enumerate(clip[:20]):
+        rgb = frame.to_ndarray(format="rgb24")
+        for band in (slice(0, 60), slice(420, 480)):
+            for side in (slice(0, 80), slice(560, 640)):
+                rgb[band, side] = (0, 255, 0)
+        shown = processor.process_newest([camera_frame(rgb, i)]).to_ndarray(format="rgb24").astype(int)
+        greenish = shown[..., 1] - np.maximum(shown[..., 0], shown[..., 2]) > 40  # even darkened under the HUD
+        assert not greenish.any(), "a camera pixel came through"
+        rows, columns = np.nonzero((shown != skeleton_only(processor.latest().pose)).any(axis=-1))
+        assert rows.max() < 100 and columns.max() < 300, "something but the HUD was drawn over the skeleton"
+    recording = processor.stop_recording()
+    assert recording.video is None and recording.result.options.privacy and recording.result.warnings == ()
+
+
+def test_privacy_coming_on_while_recording_deletes_the_camera_video(processor: LiveProcessor,
+                                                                    clip: list[av.VideoFrame]) -> None:
+    processor.start_recording(with_video=True)
+    for i, frame in enumerate(clip[:10]):
+        processor.process_newest([camera_frame(frame, i)])
+    processor.update(LiveSettings(monitoring=True))
+    for i, frame in enumerate(clip[10:20], start=10):
+        processor.process_newest([camera_frame(frame, i)])
+    recording = processor.stop_recording()
+    assert recording.result.series.frames == 20  # the poses are all kept
+    assert recording.video is None and recording.result.options.privacy
+    assert recording.result.warnings == ("Privacy mode came on while recording, so the camera video was deleted: "
+                                         "the recording holds the skeleton only.",)
+
+
+def test_a_recording_downloads_the_reps_of_the_exercise_chosen_at_its_end(processor: LiveProcessor,
+                                                                         clip: list[av.VideoFrame]) -> None:
+    frames = looped(clip, 2)
+    processor.start_recording()
+    for frame in frames[:60]:
+        processor.process_newest([frame])
+    processor.update(LiveSettings(exercise="jumping_jack"))  # chosen while recording: it counts the whole recording
+    for frame in frames[60:]:
+        processor.process_newest([frame])
+    recording = processor.stop_recording()
+    assert recording.exercise == "jumping_jack"
+    files = {name: content for _, content, name, _ in recording.files}
+    assert list(files) == ["landmarks.csv", "angles.csv", "summary.json", "reps.csv", "events.csv", "person1.trc",
+                           "series.npz"]
+    reps = list(csv.DictReader(io.StringIO(files["reps.csv"].decode())))
+    assert list(reps[0]) == REP_COLUMNS
+    # The offline count over the recording: the jacks seen whole (the first starts with the recording, at rest).
+    assert [int(rep["rep"]) for rep in reps] == [1, 2, 3]
+    assert all(float(rep["extreme_deg"]) > 140 for rep in reps)
+    events = list(csv.reader(io.StringIO(files["events.csv"].decode())))
+    assert events[0] == EVENT_COLUMNS
+    summary = json.loads(files["summary.json"])
+    assert summary["exercise"]["name"] == "jumping_jack" and summary["exercise"]["count"] == 3
+
+
+def frames_of(series: PoseSeries) -> list[tuple[float, np.ndarray, np.ndarray, np.ndarray]]:
+    """A synthetic person's frames as the processor hands them to its PersonWatch: time, smoothed angles (here
+    exact), pixels and visibility."""
+    angles = compute_angles(series.pixels, series.visibility, DEFAULT_VISIBILITY_THRESHOLD)[:, 0]
+    return [(float(t), angles[i], series.pixels[i, 0], series.visibility[i, 0]) for i, t in enumerate(series.times_s)]
+
+
+def test_a_fall_raises_an_alert_that_stays_until_dismissed_and_sitting_down_does_not() -> None:
+    t = times(8.0)
+    falling = Figure(len(t), pitch=np.clip((t - 2.0) / 0.6, 0, 1) * 90).series("side")  # 2 s: falls flat in 0.6 s
+    watch = PersonWatch()
+    watch.configure(LiveSettings(monitoring=True))
+    raised_at = None
+    for time_s, angles, pixels, visibility in frames_of(falling):
+        watch.update(time_s, angles, pixels, visibility)
+        if raised_at is None and watch.fall_alerts():
+            raised_at = time_s
+    (alert,) = watch.fall_alerts()  # raised once, and still there long after
+    assert alert.event.kind == "fall" and alert.event.start_s == pytest.approx(2.0, abs=0.1)
+    assert raised_at - alert.event.end_s == pytest.approx(1.5, abs=0.2)  # once lying still for 1.5 s
+    assert abs((datetime.now().astimezone() - alert.at).total_seconds()) < 60
+    watch.configure(LiveSettings())  # even with monitoring off
+    assert watch.fall_alerts() == (alert,)
+    watch.dismiss_falls()
+    assert watch.fall_alerts() == ()
+
+    knee = 180 - np.clip((t - 2.0) / 0.8, 0, 1) * 90  # sits down on a chair in 0.8 s: the hips drop, the trunk
+    sitting = Figure(len(t), knee=knee, hip_flexion=180 - knee).series("side")  # stays upright
+    watch = PersonWatch()
+    watch.configure(LiveSettings(monitoring=True))
+    for time_s, angles, pixels, visibility in frames_of(sitting):
+        watch.update(time_s, angles, pixels, visibility)
+    assert watch.fall_alerts() == ()
+
+
+def test_joints_out_of_view_are_said_live() -> None:
+    """A squat filmed side-on, its ankles and knees out of the picture (NaN, visibility 0)."""
+    t = times(4.0)
+    series = Figure(len(t), knee=cycles(90, 175, t, 2.0)).series("side")
+    watch = PersonWatch()
+    watch.configure(LiveSettings(exercise="squat"))
+    legs = [INDEX[f"{side}_{joint}"] for side in ("left", "right") for joint in ("knee", "ankle", "heel",
+                                                                                  "foot_index")]
+    for time_s, angles, pixels, visibility in frames_of(series):
+        pixels, visibility = pixels.copy(), visibility.copy()
+        pixels[legs], visibility[legs] = np.nan, 0.0
+        insight = watch.update(time_s, angles, pixels, visibility)
+    assert insight.warnings == ("The ankle, hip, knee that squat needs are mostly out of view: step back so that "
+                                "your whole body is in the picture.",)
+
+
+def test_a_hold_is_timed_live() -> None:
+    """A plank seen side-on: lying face down, body straight, for 4 s after 1 s standing."""
+    t = times(5.0)
+    series = Figure(len(t), pitch=np.where(t < 1.0, 0.0, 90.0)).series("side")
+    watch = PersonWatch()
+    watch.configure(LiveSettings(exercise="plank"))
+    for time_s, angles, pixels, visibility in frames_of(series):
+        insight = watch.update(time_s, angles, pixels, visibility)
+    state = insight.state
+    assert state.holding and state.held_s == pytest.approx(4.0, abs=0.1) and state.good_s == pytest.approx(4.0, abs=0.1)
+    assert insight.hud_lines() == ["Plank  held 4 s, 4 s good"] and insight.warnings == ()
+
+
+def test_the_fall_banner_is_a_red_band_across_the_bottom() -> None:
+    scene = np.zeros((480, 640, 3), np.uint8)
+    BannerAnnotator().annotate(scene, "FALL")
+    assert colour_pixels(scene[-20:], ALARM_COLOUR, 2) > 0.9 * 20 * 640 and colour_pixels(scene, HUD_COLOUR) > 200
+    assert not scene[:380].any()

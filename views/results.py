@@ -17,7 +17,15 @@ from analysis.angles import ANGLE_NAMES, ANGLES, DEFAULT_VISIBILITY_THRESHOLD
 from analysis.clips import VideoAnalysis
 from analysis.coaching import Coaching
 from analysis.drawing import draw_skeleton_only
-from analysis.figures import Quality, mark_reps, quality_strip, rep_chart, similarity_curve, time_series
+from analysis.figures import (
+    Quality,
+    exercise_chart,
+    mark_reps,
+    quality_strip,
+    rep_chart,
+    similarity_curve,
+    time_series,
+)
 from analysis.landmarks import LANDMARK_NAMES
 from analysis.reps import ExerciseAnalysis
 from analysis.result import ClipResult
@@ -96,6 +104,8 @@ def show_results(shown: Shown) -> None:
         st.caption(f"Frame {int(series.frame_index[frame])} at {time_s:.2f} s"
                    + ("" if series.present[frame, person] else f": person {person + 1} is not in this frame"))
 
+    if shown.coaching is not None and series.frames > 1:
+        exercise_section(shown.coaching, person, series.times_s, time_s)
     if series.frames == 1:
         st.warning("This video has a single frame, so there is no movement to chart: its landmarks and angle "
                    "summary are below.", icon=":material/movie:")
@@ -126,7 +136,7 @@ def show_results(shown: Shown) -> None:
                                     for c in ("min", "max", "range", "mean")})
 
     if shown.coaching is not None:
-        exercise_section(shown.coaching, person)
+        events_table(shown.coaching, person)
     if series.frames > 1:
         template_section(shown, person, frame, time_s)
     quality = Quality.of(series.present[:, person], series.visibility[:, person],
@@ -148,9 +158,8 @@ def curves(shown: Shown, person: int, time_s: float) -> None:
     pick, plane_box = st.columns([5, 2], vertical_alignment="bottom")
     coaching = shown.coaching
     analysis = coaching.exercise if coaching is not None else None
-    signal = analysis.exercise.signal if analysis is not None else None
-    exercise_joints = [name for name in ANGLE_NAMES if signal and name.endswith(f" {signal}")]
-    joints = pick.multiselect("Joints", ANGLE_NAMES, default=exercise_joints or DEFAULT_JOINTS, key="joints",
+    joints = pick.multiselect("Joints", ANGLE_NAMES, default=list(analysis.joints) if analysis and analysis.joints
+                              else DEFAULT_JOINTS, key="joints",
                               wrap=True, placeholder="Choose joints to chart")
     plane = plane_box.segmented_control(
         "Angles from", ["2D", "3D"], default="2D", key="plane", required=True,
@@ -262,14 +271,15 @@ def template_section(shown: Shown, person: int, frame: int, time_s: float) -> No
     st.plotly_chart(similarity_curve(series.times_s, similarity.score, template.name, time_s), key="template_chart")
 
 
-def exercise_section(coaching: Coaching, person: int) -> None:
-    """The exercise for one person: what `auto` found, the count and its figures, the rep (or hold) table with its
-    cues, the range-of-motion and tempo chart, and the events."""
+def exercise_section(coaching: Coaching, person: int, times_s: np.ndarray, time_s: float) -> None:
+    """The exercise for one person: what `auto` found, the warnings, the count and its figures, the signal with
+    its thresholds and each rep shaded, the rep (or hold) table with its cues, and the range-of-motion and tempo
+    chart."""
     suggestion, analysis = coaching.suggestion, coaching.exercise
-    if analysis is not None or suggestion is not None:
-        st.subheader("Exercise", help="Counted from the exercise's signal with hysteresis: a rep leaves the rest "
-                     "position, passes the working threshold and comes back. Partial reps are flagged, not counted. "
-                     "Each rep is shaded on the angle chart below.")
+    if analysis is None and suggestion is None:
+        return
+    st.subheader("Exercise", help="Counted from the exercise's signal with hysteresis: a rep leaves the rest "
+                 "position, passes the threshold that counts and comes back. Partial reps are flagged, not counted.")
     if suggestion is not None:
         if suggestion.name is None:
             st.info("No exercise was recognised: nothing in this clip moves like the known exercises do. Pick one "
@@ -279,47 +289,68 @@ def exercise_section(coaching: Coaching, person: int) -> None:
                       if score > 0 and name != suggestion.name][:3]
             st.caption(f"Found from the motion: **{analysis.exercise.title}**, {suggestion.confidence:.0%} sure"
                        + (f" (next: {', '.join(others)})." if others else "."))
-    if analysis is not None:
-        for warning in analysis.warnings:
-            st.warning(warning, icon=":material/videocam:")
-        table = exports.reps_frame(coaching)
-        table = table[table.person == person + 1].drop(columns="person")
-        if analysis.exercise.kind == "hold":
-            hold_figures(table)
-        else:
-            rep_figures(analysis, table, person)
+    if analysis is None:
+        return
+    for warning in analysis.warnings:
+        st.warning(warning, icon=":material/videocam:")
+    table = exports.reps_frame(coaching)
+    table = table[table.person == person + 1].drop(columns="person")
+    if analysis.exercise.kind == "hold":
+        hold_figures(table)
+    else:
+        rep_figures(analysis, table, person, times_s, time_s)
+
+
+def events_table(coaching: Coaching, person: int) -> None:
+    """Jumps, falls and partial reps of one person, one row each, as events.csv holds them."""
     events = exports.events_frame(coaching)
     events = events[events.person == person + 1].drop(columns="person").dropna(axis=1, how="all")
-    if not events.empty:
-        st.markdown("**Events**")
-        st.dataframe(events, hide_index=True, column_config={
-            c: st.column_config.NumberColumn(format="%.2f") for c in events.columns if c.endswith(("_s", "_m"))})
+    if events.empty:
+        return
+    st.subheader("Events", help="Jumps (take-off to landing, flight time, height from the flight time and, with the "
+                 "height calibration, from the hip rise), falls and partial reps.")
+    st.dataframe(events, hide_index=True, column_config={
+        c: st.column_config.NumberColumn(format="%.2f") for c in events.columns if c.endswith(("_s", "_m"))}
+        | {"note": st.column_config.TextColumn(width="large")})
 
 
-def rep_figures(analysis: ExerciseAnalysis, table: pd.DataFrame, person: int) -> None:
+REP_TABLE = {  # reps.csv's columns the page shows, as the page names them
+    "rep": st.column_config.NumberColumn("rep", format="%d"),
+    "start_s": st.column_config.NumberColumn("start", format="%.2f s"),
+    "duration_s": st.column_config.NumberColumn("duration", format="%.2f s"),
+    "eccentric_s": st.column_config.NumberColumn("eccentric", format="%.2f s", help="A squat's way down."),
+    "concentric_s": st.column_config.NumberColumn("concentric", format="%.2f s", help="A squat's way up."),
+    "extreme_deg": st.column_config.NumberColumn("extreme", format="%.0f°", help="The signal at the working extreme."),
+    "rom_deg": st.column_config.NumberColumn("range", format="%.0f°", help="Range of motion over the rep."),
+    "depth_ok": st.column_config.CheckboxColumn("target", help="The extreme reached the exercise's target."),
+    "asymmetry_deg": st.column_config.NumberColumn("left–right", format="%.0f°",
+                                                   help="Difference between the two sides' extremes."),
+    "cues": st.column_config.TextColumn("cues", width="large"),
+}
+
+
+def rep_figures(analysis: ExerciseAnalysis, table: pd.DataFrame, person: int, times_s: np.ndarray,
+                time_s: float) -> None:
+    exercise = analysis.exercise
     reps = analysis.reps_of(person)
+    partials = [r for r in analysis.partials if r.person == person]
     count, partial, depth, tempo = st.columns(4)
-    count.metric("Reps", len(reps), help="Counted reps: each reached the working position and came back.")
-    partial.metric("Partial reps", sum(1 for r in analysis.partials if r.person == person),
-                   help="Started but never reached the working position: not counted.")
+    count.metric("Reps", len(reps), help="Counted reps: each passed the threshold that counts and came back.")
+    partial.metric("Partial reps", len(partials), help="Started but never reached the threshold: not counted.")
     reached, judged = analysis.depth_reached(person)
-    target = analysis.exercise.target
-    depth.metric("Depth reached", f"{reached} of {judged}" if judged else "–",
-                 help=f"Reps whose extreme passed the target ({target:.0f}°)." if target is not None else None)
+    depth.metric("Target reached", f"{reached} of {judged}" if judged else "–",
+                 help=f"Reps whose extreme passed the target ({exercise.target:.0f}°)."
+                 if exercise.target is not None else None)
     eccentric, concentric = analysis.tempo(person)
-    tempo.metric("Tempo", f"{eccentric:.1f} s / {concentric:.1f} s" if reps else "–",
-                 help="Mean eccentric / concentric time: for a squat, down / up.")
+    tempo.metric("Eccentric / concentric", f"{eccentric:.1f} s / {concentric:.1f} s" if reps else "–",
+                 help="Mean time of the phase away from and back against the load: for a squat, down and up.")
+    st.plotly_chart(exercise_chart(times_s, analysis.signal[:, person], exercise, reps, partials, time_s),
+                    key="exercise_chart")
     if table.empty:
         st.caption("No rep was counted for this person.")
         return
-    degrees = st.column_config.NumberColumn(format="%.0f°")
-    seconds = st.column_config.NumberColumn(format="%.2f s")
-    st.dataframe(table, hide_index=True, column_config={
-        **{c: seconds for c in table.columns if c.endswith("_s")},
-        **{c: degrees for c in table.columns if c.endswith("_deg")},
-        "depth_ok": st.column_config.CheckboxColumn("depth ok"),
-        "cues": st.column_config.TextColumn(width="large")})
-    st.plotly_chart(rep_chart(reps, target), key="rep_chart")
+    st.dataframe(table[list(REP_TABLE)], hide_index=True, column_config=REP_TABLE)
+    st.plotly_chart(rep_chart(reps, exercise.target), key="rep_chart")
 
 
 def hold_figures(table: pd.DataFrame) -> None:

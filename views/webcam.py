@@ -1,4 +1,5 @@
-"""Webcam page: the camera over WebRTC, the live skeleton, angles and chart, and recordings to download."""
+"""Webcam page: the camera over WebRTC, the live skeleton, angles and chart, the exercise's live count, a pose
+template's match, fall monitoring, and recordings to download."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from streamlit_webrtc import WebRtcMode, WebRtcStreamerContext, webrtc_streamer
 from streamlit_webrtc.webrtc import SignallingTimeoutError
 
 from analysis.angles import ANGLE_NAMES
-from analysis.live import DEFAULT_LIVE_ANGLES, LiveProcessor, LiveSettings, live_figure
+from analysis.live import DEFAULT_LIVE_ANGLES, LiveInsight, LiveProcessor, LiveSettings, live_figure, rep_table
 from analysis.live_timing import LiveStats
 from analysis.recording import Recording
+from analysis.templates import PoseTemplate, TemplateError
 from views.ice import IceConfigError, ice_servers_from, rtc_configuration
 from views.results import Shown, show_results
-from views.shared import pose_settings_sidebar
+from views.shared import escape_markdown, exercise_sidebar, pose_settings_sidebar
 
 # The live chart, figures and table: twice a second, without rerunning the page. Each refresh is a script run,
 # and Streamlit follows every run with a full garbage collection unless runner.postScriptGC is off: about 140 ms
@@ -26,6 +28,8 @@ REFRESH_S = 0.5
 STALL_S = 5.0  # connected this long without a frame: say so
 SIGNALLING_TIMEOUT_S = 15.0
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+MAX_TEMPLATE_MB = 1  # the smallest limit Streamlit takes; PoseTemplate.from_json refuses anything over 64 KB
+CUE_MESSAGES = {"info": st.info, "warning": st.warning, "error": st.error}
 
 # What the camera widget says when the browser will not give it a camera: each says what to do.
 TRANSLATIONS = {
@@ -86,18 +90,45 @@ def camera_needs_https() -> bool:
     return url.scheme == "http" and (url.hostname or "localhost") not in LOCAL_HOSTS
 
 
+def template_sidebar() -> tuple[PoseTemplate | None, bool]:
+    """A pose template to hold (saved on the Image page), and whether its mirror image counts too."""
+    with st.sidebar:
+        st.header("Pose template")
+        upload = st.file_uploader("Hold a pose (template JSON)", type="json", max_upload_size=MAX_TEMPLATE_MB,
+                                  help="A pose saved on the Image page: the picture shows how close you hold it.")
+        mirror = st.toggle("Either side", help="Also compare with the mirror image (left and right swapped), and "
+                                               "keep the better: for a pose done on the other side.")
+        if upload is None:
+            return None, mirror
+        try:
+            return PoseTemplate.from_json(upload.getvalue()), mirror
+        except TemplateError as error:
+            st.error(f"**{escape_markdown(upload.name)}**: {error}", icon=":material/rule:")
+            return None, mirror
+
+
 def settings_sidebar() -> tuple[LiveSettings, float, bool]:
     pose, privacy = pose_settings_sidebar(default_complexity="lite")
+    _, exercise = exercise_sidebar(allow_auto=False)
+    template, template_mirror = template_sidebar()
     with st.sidebar:
+        st.header("Monitoring")
+        monitoring = st.toggle("Fall alert (monitoring mode)",
+                               help="For care at home: only the skeleton is shown and recorded, and a fall raises "
+                                    "an alert here and on the picture until it is dismissed.")
+        if monitoring:
+            st.caption("Privacy is on while monitoring: no camera picture is shown or recorded.")
         st.header("Live view")
         angles = st.multiselect("Angles on the picture and chart", ANGLE_NAMES, default=DEFAULT_LIVE_ANGLES,
                                 max_selections=8, help="Joint angles are written next to their joints.")
         mirror = st.toggle("Mirror view", value=True,
                            help="Show the picture as a mirror. Recorded data stays as the camera sees it.")
         window_s = st.slider("Chart: last seconds", 5, 60, 15)
-        with_video = st.toggle("Record the video too (MP4)", disabled=privacy,
-                               help="Off in privacy mode: then only the skeleton data is recorded.")
-    return LiveSettings(pose, tuple(angles), mirror, privacy), float(window_s), with_video and not privacy
+        settings = LiveSettings(pose, tuple(angles), mirror, privacy, exercise=exercise, template=template,
+                                template_mirror=template_mirror, monitoring=monitoring)
+        with_video = st.toggle("Record the video too (MP4)", disabled=settings.privacy,
+                               help="Off in privacy and monitoring mode: then only the skeleton data is recorded.")
+    return settings, float(window_s), with_video and not settings.privacy
 
 
 def fmt(value: float, unit: str) -> str:
@@ -123,6 +154,57 @@ def show_figures(stats: LiveStats) -> None:
                    f"processing p95 {fmt(stats.processing_ms_p95, 'ms')} · "
                    f"{stats.width} × {stats.height} px · {stats.model} model · "
                    f"{stats.people} {'person' if stats.people == 1 else 'people'} in view")
+
+
+def show_falls(live: LiveProcessor) -> None:
+    """Falls seen and not yet dismissed: they stay, whatever else happens, until someone presses Dismiss."""
+    alerts = live.fall_alerts()
+    if not alerts:
+        return
+    times = ", ".join(f"{alert.at:%H:%M:%S}" for alert in alerts)
+    st.error(f"**{'A fall' if len(alerts) == 1 else f'{len(alerts)} falls'} at {times}** "
+             f"({alerts[-1].event.note}).", icon=":material/emergency:")
+    st.button("Dismiss", icon=":material/check:", on_click=live.dismiss_falls, key="webcam_dismiss_falls",
+              help="The alert stays until it is dismissed, even if the person gets up or the camera stops.")
+
+
+def show_exercise(live: LiveProcessor, insight: LiveInsight) -> None:
+    """The count (or the hold's time), the stage, the last cue in its severity's colour, what makes the count
+    unreliable, and the reps so far."""
+    exercise, state = insight.exercise, insight.state
+    st.subheader(exercise.title)
+    first, second = st.columns(2)
+    if exercise.kind == "reps":
+        first.metric("Reps", state.count, help="A rep leaves the rest position, reaches the working position and "
+                                               "comes back; one that falls short is a partial rep, not counted.")
+        second.metric("Stage", state.stage or "—")
+    else:
+        first.metric("Held", f"{state.held_s:.0f} s", help="This hold so far.")
+        second.metric("Good form", f"{state.good_s:.0f} s", help="Of this hold, the time with every form rule kept.")
+    if state.partials:
+        st.caption(f"Partial reps, not counted: {state.partials}")
+    elif exercise.kind == "hold" and state.count:
+        st.caption(f"Holds done: {state.count}")
+    if (cue := insight.last_cue) is not None:
+        CUE_MESSAGES[cue.severity](f"{escape_markdown(cue.text)} ({insight.cue_age_s:.0f} s ago)",
+                                   icon=":material/campaign:")
+    for warning in insight.warnings:
+        st.warning(warning, icon=":material/videocam:")
+    if state.reps:
+        st.dataframe(rep_table(state.reps), hide_index=True, key="webcam_reps")
+    st.button("New set", icon=":material/restart_alt:", on_click=live.restart_exercise, key="webcam_new_set",
+              help="Start counting again from 0.")
+
+
+def show_match(insight: LiveInsight) -> None:
+    st.metric("Match", "—" if math.isnan(insight.match) else f"{insight.match:.0f} %",
+              help=f"How close the pose is to {escape_markdown(insight.template)}: 100 % is the same pose, wherever "
+                   "you stand in the picture.")
+    if math.isnan(insight.match):
+        st.caption("Too few of the template's joints are in view to compare.")
+    elif insight.off:
+        joints = ", ".join(joint.replace("_", " ") for joint in insight.off)
+        st.caption(f"Furthest off{' (on the other side)' if insight.mirrored else ''}, ringed on the picture: {joints}.")
 
 
 def show_table(live: LiveProcessor) -> None:
@@ -166,9 +248,15 @@ def connection_problems(ctx: WebRtcStreamerContext, stats: LiveStats) -> None:
 
 def live_panel(ctx: WebRtcStreamerContext, live: LiveProcessor, names: list[str], window_s: float) -> None:
     stats = live.stats()
+    show_falls(live)
     connection_problems(ctx, stats)
     if stats.error:
         st.error(stats.error, icon=":material/extension_off:")
+    insight = live.insight()
+    if insight.exercise is not None:
+        show_exercise(live, insight)
+    if insight.template is not None:
+        show_match(insight)
     show_figures(stats)
     if names:
         st.plotly_chart(live_figure(live.window(window_s), names, window_s), key="webcam_chart",
@@ -207,7 +295,8 @@ def show_recording(recording: Recording) -> None:
     st.caption(f"Started {recording.started:%H:%M:%S}: {series.times_s[-1]:.1f} s, {series.frames} frames "
                f"({result.capture_fps:.1f} frames/s{analysed}), {series.width} × {series.height} px, "
                f"{people} {'person' if people == 1 else 'people'} found.")
-    show_results(Shown(result, recording.kinematics, files=recording.files, stem=recording.stem))
+    show_results(Shown(result, recording.kinematics, files=recording.files, stem=recording.stem,
+                       coaching=recording.coaching))
 
 
 st.title("Webcam")

@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from analysis.angles import ANGLES
 from analysis.figures import PERSON_COLOURS
 from analysis.landmarks import LANDMARK_NAMES
+from analysis.templates import PoseTemplate
 from browser_support import (  # noqa: F401 - the *_fixture names register the app_url, browser and page fixtures
     AppServer,
     app_url_fixture,
@@ -118,8 +119,13 @@ def test_bus_photo_shows_skeleton_landmarks_angles_and_3d_view(page: Page, app_u
     assert bones > 800, f"The 3D chart shows almost no pixels of the skeleton's colour ({bones}): WebGL drew nothing?"
 
     downloads = page.get_by_test_id("stDownloadButton")
-    expect(downloads).to_have_count(3)
-    expect(downloads).to_have_text(["Annotated PNG", "Landmarks CSV", "Everything (JSON)"])
+    expect(downloads).to_have_count(4)
+    expect(downloads).to_have_text(["Annotated PNG", "Landmarks CSV", "Everything (JSON)", "Pose template (JSON)"])
+    with page.expect_download() as caught:
+        downloads.nth(3).locator("button").click()
+    assert caught.value.suggested_filename == "bus_template.json"
+    template = PoseTemplate.from_json(Path(caught.value.path()).read_bytes())  # what the Webcam page will load
+    assert template.name.startswith("bus") and template.weights.sum() > 10
 
     wait_for_app_idle(page)
     assert_no_exception(page)

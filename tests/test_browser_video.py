@@ -182,17 +182,18 @@ def test_clip_plays_its_annotated_video_and_draws_the_charts(page: Page, app: Ap
 
     # Every export downloads, most of them made on the server when clicked.
     downloads = page.get_by_test_id("stDownloadButton")
-    expect(downloads).to_have_count(6)
-    expect(downloads).to_contain_text(["Annotated video", "Landmarks CSV", "Angles CSV", "Summary JSON",
-                                       "TRC person 1", "Pose series (.npz)"])
+    expect(downloads).to_have_count(8)  # the clip's seven files, and the scrubbed frame as a pose template
+    expect(downloads).to_contain_text(["This frame as a template", "Annotated video", "Landmarks CSV", "Angles CSV",
+                                       "Summary JSON", "Events CSV", "TRC person 1", "Pose series (.npz)"])
     files = {}
-    for label in ["Annotated video", "Landmarks CSV", "Angles CSV", "Summary JSON", "TRC person 1",
+    for label in ["Annotated video", "Landmarks CSV", "Angles CSV", "Summary JSON", "Events CSV", "TRC person 1",
                   "Pose series (.npz)"]:
         with page.expect_download() as caught:
             downloads.filter(has_text=label).locator("button").click()
         files[caught.value.suggested_filename] = Path(caught.value.path()).read_bytes()
-    assert sorted(files) == ["clip_angles.csv", "clip_annotated.mp4", "clip_landmarks.csv", "clip_person1.trc",
-                             "clip_series.npz", "clip_summary.json"]
+    assert sorted(files) == ["clip_angles.csv", "clip_annotated.mp4", "clip_events.csv", "clip_landmarks.csv",
+                             "clip_person1.trc", "clip_series.npz", "clip_summary.json"]
+    assert files["clip_events.csv"].startswith(b"person,event,start_s,end_s,duration_s,flight_s")
     assert files["clip_annotated.mp4"][4:8] == b"ftyp"
     assert files["clip_landmarks.csv"].startswith(b"frame,time_s,person,landmark,x,y,z,visibility")
     assert len(files["clip_landmarks.csv"].splitlines()) == 1 + 60 * 33

@@ -13,20 +13,22 @@ def home() -> None:
     st.title("PoseScope")
     st.markdown(
         "Human pose analysis on your own machine. Drop in a photo, a training video or switch on your webcam "
-        "and see the skeleton, joint angles, landmark tables and a 3D view, in seconds.")
+        "and see the skeleton, joint angles, landmark tables and a 3D view, in seconds; pick an exercise and get "
+        "its reps, depth, tempo and form cues.")
     image, video, webcam = st.columns(3)
     with image.container(border=True):
         st.page_link(IMAGE_PAGE, label="**Image**", icon=":material/image:")
         st.caption("One or several photos: skeleton, 33 landmarks, joint and segment angles, 3D skeleton, "
-                   "PNG, CSV and JSON downloads.")
+                   "PNG, CSV and JSON downloads; save a pose as a template or score it against one.")
     with video.container(border=True):
         st.page_link(VIDEO_PAGE, label="**Video**", icon=":material/movie:")
         st.caption("Training videos: skeleton on every frame, a frame scrubber, angle and speed curves over time, "
-                   "a summary per joint, CSV, JSON and TRC exports.")
+                   "a summary per joint, reps with depth, tempo and cues, jumps and falls, CSV, JSON and TRC "
+                   "exports.")
     with webcam.container(border=True):
         st.page_link(WEBCAM_PAGE, label="**Webcam**", icon=":material/videocam:")
-        st.caption("Live skeleton, joint angles and a live chart from your camera over WebRTC; record a session "
-                   "and download it.")
+        st.caption("Live skeleton, joint angles and a live chart from your camera over WebRTC; live rep count and "
+                   "cues, a pose template's match, a fall alert; record a session and download it.")
 
     st.subheader("Models")
     rows = []

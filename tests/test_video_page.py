@@ -565,3 +565,12 @@ def test_a_pose_template_scores_every_frame_of_the_clip(media: Path) -> None:
     uploader = [u for u in app.file_uploader if u.label.startswith("Score the clip against a template")][0]
     uploader.set_value(("bad.json", b"{not json", "application/json")).run()
     assert "bad.json" in texts(app.error) and not app.exception
+
+
+def test_a_hold_shows_its_time_held_and_in_good_form(media: Path) -> None:
+    app = upload(exercise_page("plank"), "clip.mp4", (media / "clip.mp4").read_bytes())
+    assert not app.exception and not app.error
+    assert labelled(app.metric, "Held").value == "0.0 s"  # jumping jacks are no plank
+    assert labelled(app.metric, "Holds").value == "0"
+    assert "never held for long enough" in texts(app.caption)
+    assert any("measured from the side" in w.value for w in app.warning)  # the jumper faces the camera

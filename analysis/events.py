@@ -79,6 +79,9 @@ class JumpSettings:
         flight and short enough to follow a change of floor level.
     visibility: foot points MediaPipe is less sure of than this are not used (its feet are unreliable at
         lower confidence: when tracking starts, they can float well above the floor).
+    hip_share: in the air the hips rise too, by at least this share of the feet's peak lift, from their lowest
+        in the push_off_s before take-off (the dip that drives the jump): feet "lifting" under still hips are
+        a landmark glitch (a neighbour's limbs taken for one's own, seen on Pose2Sim's multi-person demo).
     """
 
     takeoff_lift: float = 0.15
@@ -87,6 +90,8 @@ class JumpSettings:
     max_flight_s: float = 1.0
     floor_window_s: float = 3.0
     visibility: float = 0.5
+    hip_share: float = 0.3
+    push_off_s: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -284,6 +289,13 @@ def _jumps_of_person(person: int, times: np.ndarray, feet: np.ndarray, hips_y: n
         landing = min(landing + margin, times[floor_after[0]] if len(floor_after) else math.inf)
         flight = landing - takeoff
         if flight > settings.max_flight_s:
+            continue
+        # The hips' lowest in the half second before take-off (the dip that drives the jump) against their highest
+        # in the air.
+        crouch = hips_y[np.searchsorted(times, times[before] - settings.push_off_s):before + 1]
+        hips_air = hips_y[before + 1:after]
+        if np.isfinite(crouch).any() and np.isfinite(hips_air).any() and \
+                np.nanmax(crouch) - np.nanmin(hips_air) < settings.hip_share * peak * unit:
             continue
         height = G * flight**2 / 8
         hip_rise = None

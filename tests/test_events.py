@@ -165,6 +165,21 @@ def test_stepping_onto_a_box_and_down_again_is_no_jump(box_m: float) -> None:
     assert find_jumps(series, kinematics(series, Smoothing())) == []
 
 
+def test_feet_that_rise_under_still_hips_are_no_jump() -> None:
+    """What a landmark glitch looks like (on Pose2Sim's multi-person demo the model took a neighbour's legs for
+    the man's): both feet 15 cm up for 0.3 s while the body stays put. The same lift of the whole body is a jump."""
+    t = times(4.0)
+    standing = Figure(len(t)).series()
+    feet = [INDEX[f"{side}_{part}"] for side in ("left", "right") for part in ("ankle", "heel", "foot_index")]
+    landmarks = standing.landmarks.copy()
+    up = ((t > 2.0) & (t < 2.3)).astype(np.float32) * (0.15 * 300 / standing.height)  # 0.15 m at 300 px/m
+    landmarks[:, 0, feet, 1] -= up[:, None]
+    glitch = with_landmarks(standing, landmarks)
+    assert find_jumps(glitch, kinematics(glitch, Smoothing())) == []
+    jump = Figure(len(t), lift_m=ballistic(t, 2.0, 1.5)).series()
+    assert len(find_jumps(jump, kinematics(jump, Smoothing()))) == 1
+
+
 def test_walking_keeps_one_foot_down_but_lifts_the_other() -> None:
     """The walk test above can fail: each foot does leave the floor, only never both at once."""
     scene = walk(6.0).scene()

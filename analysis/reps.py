@@ -10,7 +10,7 @@ frames, so they agree on a clean clip; the tests hold them to it.
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -129,6 +129,11 @@ class ExerciseAnalysis:
             return math.nan, math.nan
         return float(np.mean([r.eccentric_s for r in reps])), float(np.mean([r.concentric_s for r in reps]))
 
+    def held(self, person: int) -> tuple[float, float]:
+        """(seconds held, seconds of it in good form) over a person's holds."""
+        holds = [h for h in self.holds if h.person == person]
+        return sum(h.held_s for h in holds), sum(h.good_s for h in holds)
+
     def depth_reached(self, person: int) -> tuple[int, int]:
         """(reps that reached the target depth, reps with a target to reach) for a person."""
         judged = [r.depth_ok for r in self.reps_of(person) if r.depth_ok is not None]
@@ -148,11 +153,6 @@ class _Track:
     signal: np.ndarray
     sides: np.ndarray
     values: dict[str, np.ndarray]
-
-    def window(self, first: int, last: int) -> _Track:
-        part = slice(first, last + 1)
-        return _Track(self.times[part], self.signal[part], self.sides[part],
-                      {k: v[part] for k, v in self.values.items()})
 
 
 def _combined_values(catalogue: Catalogue, exercise: Exercise, angles: np.ndarray, pixels: np.ndarray
@@ -478,10 +478,10 @@ class RepCounter:
     """The causal counter for one person: frames in, reps out, with the zones and the rep measure of
     `analyse_exercise`. Memory is bounded: it keeps the current rep's frames and SETTLE_WINDOW_S before it."""
 
-    def __init__(self, exercise: Exercise, catalogue: Catalogue) -> None:
+    def __init__(self, exercise: Exercise) -> None:
         if exercise.kind != "reps":
             raise ValueError(f"{exercise.title} is a hold, not counted in reps")
-        self.exercise, self._catalogue = exercise, catalogue
+        self.exercise = exercise
         self.reps: list[Rep] = []
         self.partials: list[Rep] = []
         self.view = ""
@@ -630,11 +630,10 @@ class LiveCoach:
 
     def __init__(self, exercise: Exercise, catalogue: Catalogue) -> None:
         self.exercise, self._catalogue = exercise, catalogue
-        self.counter = RepCounter(exercise, catalogue) if exercise.kind == "reps" else None
+        self.counter = RepCounter(exercise) if exercise.kind == "reps" else None
         self.timer = HoldTimer(exercise) if exercise.kind == "hold" else None
         self.cues = CueBoard()
-        self._views: Counter[str] = Counter()
-        self._recent_views: list[str] = []
+        self._recent_views: deque[str] = deque(maxlen=self.VIEW_FRAMES)
         self._time = 0.0
 
     def update(self, time_s: float, angles: np.ndarray, pixels: np.ndarray) -> None:
@@ -643,7 +642,6 @@ class LiveCoach:
         view = str(view_of(pixels))
         if view:
             self._recent_views.append(view)
-            del self._recent_views[:-self.VIEW_FRAMES]
             current = Counter(self._recent_views).most_common(1)[0][0]
             if self.counter:
                 self.counter.view = current

@@ -296,7 +296,7 @@ def exercise_section(coaching: Coaching, person: int, times_s: np.ndarray, time_
     table = exports.reps_frame(coaching)
     table = table[table.person == person + 1].drop(columns="person")
     if analysis.exercise.kind == "hold":
-        hold_figures(table)
+        hold_figures(analysis, table, person)
     else:
         rep_figures(analysis, table, person, times_s, time_s)
 
@@ -353,10 +353,11 @@ def rep_figures(analysis: ExerciseAnalysis, table: pd.DataFrame, person: int, ti
     st.plotly_chart(rep_chart(reps, exercise.target), key="rep_chart")
 
 
-def hold_figures(table: pd.DataFrame) -> None:
+def hold_figures(analysis: ExerciseAnalysis, table: pd.DataFrame, person: int) -> None:
+    held_s, good_s = analysis.held(person)
     held, good, holds = st.columns(3)
-    held.metric("Held", f"{table.held_s.sum():.1f} s")
-    good.metric("In good form", f"{table.good_form_s.sum():.1f} s")
+    held.metric("Held", f"{held_s:.1f} s")
+    good.metric("In good form", f"{good_s:.1f} s")
     holds.metric("Holds", len(table))
     if table.empty:
         st.caption("The position was never held for long enough to count.")

@@ -1,9 +1,11 @@
-"""`python -m analysis`: the command-line way to analyse photos and videos, with the page's library calls.
+"""`posescope` (or `python -m analysis`): the command-line way to analyse photos, videos and folders of them,
+with the page's library calls; `posescope app` starts the dashboard.
 
-Each input gets a folder under --out named after it; a video's folder holds annotated.mp4, landmarks.csv,
-angles.csv, summary.json and person<N>.trc, a photo's annotated.png, landmarks.csv and pose.json. The
-files are made in a hidden staging folder and moved into place when the input is done, so an input
-that fails or is interrupted leaves nothing behind (and an earlier run's results stay as they were).
+Each input gets a folder under --out named after it (a folder's tree is mirrored), and --out gets batch.csv,
+one row per input. The files are made in a hidden staging folder and moved into place when the input is
+done, so an input that fails or is interrupted leaves nothing behind (and an earlier run's results stay as
+they were); an input whose results are up to date is skipped, so an interrupted batch continues where it
+stopped. The work itself is analysis.batch's (and analysis.ray_batch's for --ray).
 """
 
 from __future__ import annotations
@@ -13,28 +15,20 @@ import contextlib
 import math
 import os
 import re
-import shutil
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from analysis.coaching import Coaching
-    from analysis.engine import PoseEngine, PoseSettings
-    from analysis.exercises import Catalogue
-    from analysis.result import ClipOptions
-    from analysis.series import Smoothing
-    from analysis.video import Progress
+    from analysis.batch import BatchInput, BatchRow
 
 PROG = "posescope"
 
 DESCRIPTION = """\
 Find people's poses in photos and videos with MediaPipe, on this machine, and write for each input
-a folder under --out:
+a folder under --out (for an input folder, its whole tree of photos and videos, mirrored):
   video: annotated.mp4, landmarks.csv (raw landmarks), angles.csv (smoothed joint and segment
          angles, 2D and 3D), summary.json (settings, counts, range of motion per angle, speeds)
          person<N>.trc (OpenSim markers, metres, Y up) for each person found, series.npz
@@ -42,32 +36,42 @@ a folder under --out:
          and, with --exercise, reps.csv (one row per counted rep: rep, start_s, end_s and its
          figures) with the exercise, count and per-rep figures in summary.json
   photo: annotated.png, landmarks.csv and pose.json (landmarks and angles per person)
+and --out/batch.csv: one row per input (path, kind, status ok/warning/error, message, output,
+frames, people, duration_s, with --exercise reps and held_s, elapsed_s, skipped).
+
+Inputs are analysed in parallel, one process per core (--jobs), or on a Ray cluster (--ray). An
+input whose results exist for the same content and settings is skipped (--force redoes it), so a
+batch that was stopped continues where it stopped when run again.
+
+  posescope app [STREAMLIT OPTIONS]   starts the dashboard (e.g. posescope app --server.port 8502)
 """
 
 EXAMPLES = """\
 examples:
-  python -m analysis jump.mp4 --out results
+  posescope jump.mp4 --out results
       results/jump/ gets annotated.mp4, landmarks.csv, angles.csv, summary.json, person1.trc
-  python -m analysis *.jpg --out results --model heavy --max-people 3
+  posescope clips/ --out results --no-video
+      every photo and video under clips/, e.g. results/team_a/day1/jump/ for clips/team_a/day1/jump.mp4,
+      two at a time on two cores, and results/batch.csv
+  posescope clips/ --out /shared/results --ray            (or --ray HEAD:6379, or RAY_ADDRESS=...)
+      the same batch on a Ray cluster (pip install "posescope[ray]"); inputs and --out on a shared folder
+  posescope *.jpg --out results --model heavy --max-people 3
       one folder per photo: annotated.png, landmarks.csv, pose.json
-  python -m analysis run.mov --out results --start 2 --end 10 --stride 2 --height 1.75 --no-video
+  posescope run.mov --out results --start 2 --end 10 --stride 2 --height 1.75 --no-video
       frames from 2 s to 10 s, every second one; speeds in m/s for a person 1.75 m tall
-  python -m analysis clip.mp4 --out results --cutoff 0 --privacy
+  posescope clip.mp4 --out results --cutoff 0 --privacy
       no low-pass filter; the annotated video shows the skeleton on a blank background
-  python -m analysis squats.mp4 --out results --exercise squat
-      results/squats/reps.csv: one row per squat with its depth, tempo and cues
-  python -m analysis session.mp4 --out results --exercise auto --exercises my_exercises.toml
+  posescope squats/ --out results --exercise squat
+      results/<clip>/reps.csv: one row per squat with its depth, tempo and cues; reps in batch.csv
+  posescope session.mp4 --out results --exercise auto --exercises my_exercises.toml
       the exercise that fits the motion best, among the shipped ones and your own
 
-Exit status: 0 when every input was analysed, 1 when any could not be (each is named on stderr,
-the others are still done), 130 when interrupted (the current input's partial results are removed).
-A video that breaks off part-way (truncated) counts as analysed: its results cover the part before
-the break, and a warning on stderr says so.
+Exit status: 0 when every input was analysed, 1 when any could not be (each is named on stderr and
+in batch.csv, the others are still done), 2 for a bad option, 130 when interrupted (the unfinished
+inputs' partial results are removed; run the same command again to continue). A video that breaks off
+part-way (truncated) counts as analysed: its results cover the part before the break, and a warning
+on stderr says so.
 """
-
-# What a run writes into an input's folder: replaced on a re-run, and nothing else there is touched.
-OUTPUT_NAMES = re.compile(r"^(annotated\.(mp4|png)|landmarks\.csv|angles\.csv|summary\.json|pose\.json"
-                          r"|person\d+\.trc|series\.npz|reps\.csv|events\.csv)$")
 
 
 def _unit_interval(text: str) -> float:
@@ -97,12 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     from analysis.models import COMPLEXITIES
 
     parser = argparse.ArgumentParser(
-        prog="python -m analysis", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES,
+        prog=_prog_name(), formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES,
         description=DESCRIPTION)
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", type=Path,
-                        help="photos (JPEG, PNG, WebP, BMP) and videos (MP4, MOV, AVI, WebM, MKV, ...)")
+    parser.add_argument("inputs", nargs="*", metavar="INPUT", type=Path,
+                        help="photos (JPEG, PNG, WebP, BMP), videos (MP4, MOV, AVI, WebM, MKV, ...) and folders "
+                             "of them (walked recursively; media found by extension and content)")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR",
-                        help="folder for the results: one sub-folder per input, named after it")
+                        help="folder for the results: one sub-folder per input, named after it, and batch.csv")
     model = parser.add_argument_group("pose model")
     model.add_argument("--model", choices=COMPLEXITIES, default="full",
                        help="lite is fastest, heavy most accurate (default: %(default)s)")
@@ -139,44 +144,24 @@ def build_parser() -> argparse.ArgumentParser:
                                "(format: analysis/exercises.toml; default: $POSESCOPE_EXERCISES if set)")
     parser.add_argument("--privacy", action="store_true",
                         help="draw skeletons on a blank background: no pixel of the person is kept")
+    batch = parser.add_argument_group("batch")
+    batch.add_argument("--jobs", type=_at_least(1, int), default=None, metavar="N",
+                       help="inputs analysed at once, each in a process of its own (default: one per core, "
+                            f"here {_cores()}; with --ray, one per CPU of the cluster)")
+    batch.add_argument("--force", action="store_true",
+                       help="analyse every input again, also those whose results are up to date")
+    batch.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                       help="run on Ray: the cluster at ADDRESS (e.g. HEAD:6379, auto) or $RAY_ADDRESS, else a "
+                            "local Ray instance; inputs and --out must be on a folder every node shares")
     return parser
 
 
-@dataclass(frozen=True)
-class Job:
-    source: Path  # as the user gave it
-    name: str  # the output folder's name
+def _prog_name() -> str:
+    return PROG if Path(sys.argv[0]).name.startswith(PROG) else "python -m analysis"
 
 
-class InputError(Exception):
-    """An input that cannot be analysed; the message is one sentence for the user."""
-
-
-class ProgressLine:
-    """One self-rewriting line on a terminal: frames done/total, frames/s and time left. Silent otherwise."""
-
-    def __init__(self, stream: TextIO, label: str) -> None:
-        self._stream, self._label = stream, label
-        self._enabled = stream.isatty()
-        self._shown = False
-
-    def __call__(self, progress: Progress) -> None:
-        if not self._enabled:
-            return
-        left = progress.remaining_s
-        left_text = f"{math.ceil(left) // 60}:{math.ceil(left) % 60:02d} left" if math.isfinite(left) else "-:-- left"
-        line = (f"{self._label}: {progress.frames_done}/{progress.frames_expected} frames, "
-                f"{progress.fps:.1f} frames/s, {left_text}")
-        width = shutil.get_terminal_size().columns - 1
-        self._stream.write("\r" + line[:width] + "\x1b[K")
-        self._stream.flush()
-        self._shown = True
-
-    def clear(self) -> None:
-        if self._shown:
-            self._stream.write("\r\x1b[K")
-            self._stream.flush()
-            self._shown = False
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 # MediaPipe's native code (TensorFlow Lite, absl logging) writes straight to file descriptor 2, below
@@ -224,193 +209,167 @@ def quiet_native_logs() -> Iterator[TextIO]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["app"]:
+        return launch_app(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.ray and not args.inputs and Path(args.ray).exists() and ":" not in args.ray:
+        args.inputs, args.ray = [Path(args.ray)], ""  # `--ray clips/ --out x`: clips/ is an input, not an address
+    if not args.inputs:
+        parser.error("give at least one INPUT: a photo, a video or a folder of them")
     if args.end is not None and args.end <= args.start:
-        build_parser().error(f"--end ({args.end:g} s) must be after --start ({args.start:g} s)")
+        parser.error(f"--end ({args.end:g} s) must be after --start ({args.start:g} s)")
     with quiet_native_logs() as err:
         return _run(args, err)
 
 
+def launch_app(streamlit_options: list[str]) -> int:
+    """`posescope app`: the dashboard, with its own settings (.streamlit/ beside dashboard.py), from any folder."""
+    from analysis.models import COMPLEXITIES, REBUILD_COMMAND, bundle_status
+
+    problems = [problem for complexity in COMPLEXITIES if (problem := bundle_status(complexity))]
+    if problems:
+        print(f"{PROG}: {problems[0]} Rebuild the bundles with: {REBUILD_COMMAND}", file=sys.stderr)
+        return 1
+    dashboard = Path(__file__).resolve().parent.parent / "dashboard.py"
+    # glibc's per-thread arenas keep freed memory spread out under a thread per stream and per job (start.sh).
+    env = {**os.environ, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
+    command = [sys.executable, "-m", "streamlit", "run", str(dashboard), *streamlit_options]
+    os.execve(sys.executable, command, env)
+    return 0  # not reached: execve replaces this process
+
+
 def _run(args: argparse.Namespace, err: TextIO) -> int:
     # Imported here so that --help and argument errors answer at once, without loading MediaPipe.
+    from analysis.batch import BatchSettings, Interrupted, expected_frames_of, find_inputs, plan, run_local
+    from analysis.coaching import AUTO
     from analysis.engine import PoseSettings
-    from analysis.models import ModelError
+    from analysis.exercises import ExerciseError, load_catalogue
+    from analysis.models import ModelError, verified_bundle
     from analysis.result import ClipOptions
     from analysis.series import Smoothing
-
-    from analysis.coaching import AUTO
-    from analysis.exercises import ExerciseError, load_catalogue
 
     try:
         catalogue = load_catalogue(args.exercises)
         if args.exercise and args.exercise != AUTO:
             args.exercise = catalogue.get(args.exercise).name
+        verified_bundle(args.model)
     except ExerciseError as error:
         print(f"{PROG}: {_one_line(str(error))}", file=err)
         return 2
-    settings = PoseSettings(args.model, args.max_people, args.min_detection, args.min_presence, args.min_tracking)
-    options = ClipOptions(start_s=args.start, end_s=args.end, stride=args.stride, privacy=args.privacy)
-    smoothing = Smoothing(cutoff_hz=args.cutoff or None, max_gap_s=args.max_gap)
+    except ModelError as error:
+        print(f"{PROG}: {_one_line(str(error))}", file=err)
+        return 1
+    settings = BatchSettings(
+        PoseSettings(args.model, args.max_people, args.min_detection, args.min_presence, args.min_tracking),
+        ClipOptions(start_s=args.start, end_s=args.end, stride=args.stride, privacy=args.privacy),
+        Smoothing(cutoff_hz=args.cutoff or None, max_gap_s=args.max_gap), args.height, args.exercise,
+        args.exercises.resolve() if args.exercises else None, annotated_video=not args.no_video)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         print(f"{PROG}: {args.out}: the output folder could not be made ({error.strerror or error}).", file=err)
         return 1
-    from analysis.uploads import safe_stems
-
-    names = safe_stems([source.name for source in args.inputs], fallback="input")
-    jobs = [Job(source, name) for source, name in zip(args.inputs, names, strict=False)]
-    runner = _Runner(args, settings, options, smoothing, catalogue, err)
-    failed = False
-    current: Job | None = None
+    items = find_inputs(args.inputs, args.out)
+    todo, up_to_date = plan(items, settings, args.out, redo=args.force)
+    report = _Report(args.out, args.inputs, items, bool(args.exercise), err,
+                     sum(expected_frames_of(item, settings.clip) for item in todo))
+    for item, row in up_to_date:
+        report.row(item, row)
     try:
-        for current in jobs:
+        if args.ray is not None:
+            from analysis.ray_batch import RayError, run_on_ray
+
             try:
-                runner.run(current)
-            except InputError as error:
-                failed = True
-                print(f"{PROG}: {current.source}: {_one_line(str(error))}", file=err)
-    except ModelError as error:
-        print(f"{PROG}: {_one_line(str(error))}", file=err)
-        return 1
-    except KeyboardInterrupt:
-        runner.progress_clear()
-        what = f" {current.source} was not finished and its partial results were removed" if current else ""
-        print(f"{PROG}: interrupted;{what}.", file=err)
+                run_on_ray(todo, settings, args.out.resolve(), args.ray or None, args.jobs, report.row, report.frames)
+            except RayError as error:
+                report.close()
+                print(f"{PROG}: {_one_line(str(error))}", file=err)
+                return 1
+        else:
+            run_local(todo, settings, args.out, args.jobs or _cores(), report.row, report.frames)
+    except Interrupted as stopped:
+        report.close()
+        print(f"{PROG}: interrupted;{_unfinished(stopped)}", file=err)
         return 130
-    finally:
-        runner.close()
-    return 1 if failed else 0
+    report.close()
+    return 1 if report.failed else 0
 
 
-class _Runner:
-    """Analyses one input at a time into its staging folder, then moves the results into place."""
+class _Report:
+    """What the user sees as the batch goes: one progress line on a terminal (files done, frames/s, time left),
+    a line per finished input, and batch.csv rewritten as each input finishes (in the inputs' order)."""
 
-    def __init__(self, args: argparse.Namespace, settings: PoseSettings, options: ClipOptions, smoothing: Smoothing,
-                 catalogue: Catalogue, err: TextIO) -> None:
-        self.args, self.settings, self.options, self.smoothing, self.err = args, settings, options, smoothing, err
-        self.catalogue = catalogue
-        self._image_engine: PoseEngine | None = None
-        self._progress: ProgressLine | None = None
+    def __init__(self, out: Path, given: list[Path], items: list[BatchInput], with_exercise: bool, err: TextIO,
+                 total_frames: int) -> None:
+        from tqdm import tqdm
 
-    def run(self, job: Job) -> None:
-        from analysis.images import IMAGE_TYPES
+        self._csv, self._with_exercise, self._err = out / "batch.csv", with_exercise, err
+        self._order = {item: i for i, item in enumerate(items)}
+        self._rows: dict[int, BatchRow] = {}
+        self._lock = threading.Lock()
+        self._bar = tqdm(total=total_frames, unit="frame", file=err, disable=None, dynamic_ncols=True, leave=False,
+                         desc=f"0/{len(items)} files",
+                         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} frames "
+                                    "[{elapsed}<{remaining}, {rate_fmt}]")
+        self._empty_folders = [_empty_folder_row(folder) for folder in given
+                               if folder.is_dir() and not any(item.source.is_relative_to(folder) for item in items)]
+        for row in self._empty_folders:
+            self._bar.write(f"{PROG}: {row.path}: {row.message}", file=err)
+        self.failed = bool(self._empty_folders)
 
-        source = job.source
-        if not source.exists():
-            raise InputError("There is no such file.")
-        if source.is_dir():
-            raise InputError("This is a folder; give the photo or video files in it.")
-        target = self.args.out / job.name
-        staging: Path | None = None
-        try:
-            staging = Path(tempfile.mkdtemp(prefix=f".{job.name}.", suffix=".partial", dir=self.args.out))
-            if source.suffix.lower().lstrip(".") in IMAGE_TYPES:
-                note = self._photo(job, staging)
+    def frames(self, count: int) -> None:
+        self._bar.update(count)
+
+    def row(self, item: BatchInput, row: BatchRow) -> None:
+        with self._lock:
+            self._rows[self._order[item]] = row
+            self._bar.set_description_str(f"{len(self._rows)}/{len(self._order)} files", refresh=False)
+            if row.status == "error":
+                self.failed = True
+                self._bar.write(f"{PROG}: {row.path}: {row.message}", file=self._err)
             else:
-                note = self._video(job, staging)
-            _publish(staging, target)
-        except OSError as error:  # reading errors became InputErrors already: this is writing
-            raise InputError(f"The results could not be written to {target} ({error.strerror or error}).") from None
-        finally:
-            if staging is not None:
-                shutil.rmtree(staging, ignore_errors=True)
-        print(f"{target}: {note}", flush=True)
-
-    def _photo(self, job: Job, staging: Path) -> str:
-        from analysis.engine import Mode, PoseEngine
-        from analysis.images import ImageError, load_image
-        from analysis.photo import analyse_photo
-
-        try:
-            rgb = load_image(_read(job.source))
-        except ImageError as error:
-            raise InputError(str(error)) from None
-        if self._image_engine is None:
-            self._image_engine = PoseEngine(self.settings, Mode.IMAGE)
-        result = analyse_photo(self._image_engine, rgb, self.args.privacy)
-        (staging / "annotated.png").write_bytes(result.png())
-        (staging / "landmarks.csv").write_text(result.landmarks().to_csv(index=False, lineterminator="\n"),
-                                               encoding="utf-8")
-        (staging / "pose.json").write_text(result.to_json(self.settings, job.source.name), encoding="utf-8")
-        people = result.pose.people
-        return f"{people} {'person' if people == 1 else 'people'} found" if people else "nobody found"
-
-    def _video(self, job: Job, staging: Path) -> str:
-        from analysis.coaching import coach
-        from analysis.exports import write_all
-        from analysis.series import kinematics
-        from analysis.video import analyse_video
-        from analysis.video_io import VideoError
-
-        annotated = None if self.args.no_video else staging / "annotated.mp4"
-        self._progress = ProgressLine(self.err, job.source.name)
-        try:
-            result = analyse_video(job.source, self.settings, self.options, annotated, self._progress,
-                                   name=job.source.name)
-        except VideoError as error:
-            raise InputError(str(error)) from None
-        except OSError as error:
-            raise InputError(f"This file could not be read ({error.strerror or error}).") from None
-        finally:
-            self.progress_clear()
-        series = result.series
-        motion = kinematics(series, self.smoothing, self.args.height)
-        coaching = coach(result, motion, self.catalogue, self.args.exercise)
-        write_all(result, motion, staging, annotated, coaching)
-        warnings = [*result.warnings, *(coaching.exercise.warnings if coaching.exercise else ())]
-        for warning in warnings:
-            print(f"{PROG}: {job.source}: warning: {_one_line(_cli_wording(warning))}", file=self.err)
-        people = int(series.present.any(axis=0).sum())
-        return (f"{series.frames} frames, {people} {'person' if people == 1 else 'people'}, "
-                f"{result.elapsed_s:.1f} s ({result.frames_per_s or 0:.0f} frames/s){_exercise_note(coaching)}")
-
-    def progress_clear(self) -> None:
-        if self._progress is not None:
-            self._progress.clear()
+                self._bar.write(f"{self._csv.parent / row.output}: {row.note}", file=sys.stdout)
+                for warning in row.warnings:
+                    self._bar.write(f"{PROG}: {row.path}: warning: {warning}", file=self._err)
+            self._write()
 
     def close(self) -> None:
-        if self._image_engine is not None:
-            self._image_engine.close()
+        self._bar.close()
+        with self._lock:
+            self._write()
+
+    def _write(self) -> None:
+        from analysis.batch import write_batch_csv
+
+        rows = [*self._empty_folders, *(self._rows[key] for key in sorted(self._rows))]
+        write_batch_csv(self._csv, rows, self._with_exercise)
 
 
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise InputError(f"This file could not be read ({error.strerror or error}).") from None
+def _empty_folder_row(folder: Path) -> BatchRow:
+    from analysis.batch import BatchRow
+
+    return BatchRow(str(folder), "folder", "error", "No photos or videos were found in this folder.")
 
 
-def _publish(staging: Path, target: Path) -> None:
-    """Move the finished files into target, replacing an earlier run's results (and only those)."""
-    target.mkdir(parents=True, exist_ok=True)
-    for old in target.iterdir():
-        if old.is_file() and OUTPUT_NAMES.match(old.name):
-            old.unlink()
-    for new in sorted(staging.iterdir()):
-        os.replace(new, target / new.name)
-
-
-def _exercise_note(coaching: Coaching) -> str:
-    """", 12 reps of squat (suggested, 84 % sure)", or what --exercise auto could not find."""
-    analysis, suggestion = coaching.exercise, coaching.suggestion
-    if analysis is None:
-        return ", no exercise recognised" if suggestion is not None else ""
-    exercise = analysis.exercise
-    sure = f" (suggested, {suggestion.confidence:.0%} sure)" if suggestion is not None else ""
-    if exercise.kind == "hold":
-        held = sum(h.held_s for h in analysis.holds)
-        return f", {exercise.title.lower()} held {held:.1f} s{sure}"
-    return f", {analysis.count()} {'rep' if analysis.count() == 1 else 'reps'} of {exercise.title.lower()}{sure}"
+def _unfinished(stopped: Exception) -> str:
+    """' clip.mp4 was not finished and its partial results were removed.', and what was not started."""
+    unfinished = [str(item.source) for item in getattr(stopped, "unfinished", [])]
+    not_started = getattr(stopped, "not_started", 0)
+    text = ""
+    if len(unfinished) == 1:
+        text = f" {unfinished[0]} was not finished and its partial results were removed."
+    elif unfinished:
+        text = f" {', '.join(unfinished)} were not finished and their partial results were removed."
+    if not_started:
+        text += (f" {not_started} {'input was' if not_started == 1 else 'inputs were'} not started;"
+                 " run the same command again to continue.")
+    return text or " every input had finished."
 
 
 def _one_line(message: str) -> str:
     return " ".join(message.split())
-
-
-def _cli_wording(warning: str) -> str:
-    """analyse_video's warning speaks of 'the results below' (the page); here the results are files."""
-    return warning.replace("The results below cover", "The results cover")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ Complexity = Literal["lite", "full", "heavy"]
 COMPLEXITIES: tuple[Complexity, ...] = get_args(Complexity)
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-REBUILD_COMMAND = "python models/build_models.py"
+# The build script travels with the bundles (in a checkout and in an installed copy), so this works in both.
+REBUILD_COMMAND = f"python {MODELS_DIR / 'build_models.py'}"
 
 
 class ModelError(RuntimeError):

@@ -91,6 +91,15 @@ def probe(path: PathLike) -> VideoInfo:
                          stream.codec_context.name, bool(container.streams.audio))
 
 
+def frame_estimate(path: PathLike) -> tuple[int, float]:
+    """(frames, fps) from the container's header alone, decoding nothing: a batch's progress total, quickly."""
+    with _open(path) as container:
+        stream = _video_stream(container)
+        fps = float(stream.average_rate or stream.guessed_rate or 0)
+        duration = _duration_s(stream) or (container.duration / av.time_base if container.duration else 0.0)
+        return stream.frames or round(duration * fps), fps
+
+
 def read_frames(path: PathLike, start_s: float = 0.0, end_s: float | None = None, stride: int = 1,
                 max_side: int | None = None) -> Iterator[tuple[int, float, np.ndarray]]:
     """Stream (frame_index, time_s, rgb) for the frames shown from start_s up to, not including, end_s.

@@ -20,8 +20,10 @@ from analysis.angles import ANGLE_NAMES
 from analysis.video_io import VideoWriter
 
 ROOT = Path(__file__).resolve().parent.parent
-VIDEO_FILES = {"annotated.mp4", "landmarks.csv", "angles.csv", "summary.json", "series.npz", "events.csv"}
-PHOTO_FILES = {"annotated.png", "landmarks.csv", "pose.json"}
+# .posescope.json: what the input and the settings were, so that a later run can skip it (tests/test_batch.py).
+VIDEO_FILES = {"annotated.mp4", "landmarks.csv", "angles.csv", "summary.json", "series.npz", "events.csv",
+               ".posescope.json"}
+PHOTO_FILES = {"annotated.png", "landmarks.csv", "pose.json", ".posescope.json"}
 
 
 def posescope(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -56,7 +58,7 @@ def test_unreadable_inputs_are_named_on_stderr_and_the_others_still_done(mixed_r
     assert len(lines) == 2, run.stderr  # nothing else: no MediaPipe log lines, no progress bar off a terminal
     assert lines[0].startswith(f"posescope: {work / 'notes.mp4'}: ") and "not a video" in lines[0]
     assert lines[1].startswith(f"posescope: {work / 'missing.mp4'}: ") and "no such file" in lines[1].lower()
-    assert _files(out) == {"clip", "bus"}  # nothing for the failures, no staging folder left behind
+    assert _files(out) == {"clip", "bus", "batch.csv"}  # nothing for the failures, no staging folder left behind
     assert VIDEO_FILES | {"person1.trc"} == _files(out / "clip")
     assert PHOTO_FILES == _files(out / "bus")
     assert run.stdout.count("\n") == 2 and "clip" in run.stdout and "bus" in run.stdout
@@ -115,8 +117,8 @@ def test_output_folders_are_sanitised_and_kept_apart(media: Path, tmp_path: Path
               tmp_path / "d" / "my photo (1) é.png"]
     run = posescope(*inputs, "--out", tmp_path / "out", "--model", "lite", "--privacy")
     assert run.returncode == 0 and run.stderr == "", run.stderr
-    assert _files(tmp_path / "out") == {"bus", "bus-2", "Bus-3", "my_photo_1"}
-    for folder in (tmp_path / "out").iterdir():
+    assert _files(tmp_path / "out") == {"bus", "bus-2", "Bus-3", "my_photo_1", "batch.csv"}
+    for folder in (tmp_path / "out").glob("*/"):
         assert _files(folder) == PHOTO_FILES
 
 
@@ -168,7 +170,7 @@ def test_ctrl_c_removes_the_current_inputs_partial_results_and_exits_130(media: 
     assert process.returncode == 130, stderr
     assert stderr.splitlines() == [f"posescope: interrupted; {media / 'clip.mp4'} was not finished and its partial "
                                    "results were removed."]
-    assert _files(out) == {"bus"}  # the finished photo stays; nothing of the video, not even its staging folder
+    assert _files(out) == {"bus", "batch.csv"}  # the finished photo stays; nothing of the video, not its staging
     assert "bus" in stdout and "clip" not in stdout
 
 

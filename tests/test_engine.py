@@ -83,7 +83,8 @@ def test_a_missing_bundle_names_the_file_and_the_rebuild_command(models_copy: Pa
     with pytest.raises(models.ModelError) as error:
         PoseEngine(PoseSettings(complexity="heavy"))
     assert "pose_landmarker_heavy.task is missing" in str(error.value)
-    assert "python models/build_models.py" in str(error.value)
+    assert f"Rebuild the bundles with: {models.REBUILD_COMMAND}" in str(error.value)
+    assert models.REBUILD_COMMAND.endswith("models/build_models.py")
 
 
 def test_a_corrupt_bundle_is_caught_before_mediapipe_reads_it(models_copy: Path) -> None:

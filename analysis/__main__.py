@@ -166,7 +166,9 @@ def _cores() -> int:
 
 # MediaPipe's native code (TensorFlow Lite, absl logging) writes straight to file descriptor 2, below
 # Python; GLOG_minloglevel does not reach absl's early messages. These lines are its routine chatter.
-_NATIVE_CHATTER = re.compile(rb"^(INFO: Created TensorFlow Lite|WARNING: All log messages before absl::InitializeLog"
+# TensorFlow Lite writes its "INFO: " prefix apart from the message, so with a batch's workers sharing the
+# descriptor another worker's line can land between the two: the prefixes may run into any of them.
+_NATIVE_CHATTER = re.compile(rb"^(INFO: |WARNING: )*(Created TensorFlow Lite|All log messages before absl::InitializeLog"
                              rb"|[IW]\d{4} \d\d:\d\d:\d)")
 
 
@@ -312,7 +314,7 @@ class _Report:
         self._bar = tqdm(total=total_frames, unit="frame", file=err, disable=None, dynamic_ncols=True, leave=False,
                          desc=f"0/{len(items)} files",
                          bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} frames "
-                                    "[{elapsed}<{remaining}, {rate_fmt}]")
+                                    "[{elapsed}<{remaining}, {rate_noinv_fmt}]")
         self._empty_folders = [_empty_folder_row(folder) for folder in given
                                if folder.is_dir() and not any(item.source.is_relative_to(folder) for item in items)]
         for row in self._empty_folders:

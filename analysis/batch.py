@@ -40,7 +40,7 @@ from analysis.engine import PoseSettings
 from analysis.images import IMAGE_TYPES
 from analysis.result import ClipOptions
 from analysis.series import Smoothing
-from analysis.uploads import safe_stems
+from analysis.uploads import safe_name, safe_stems
 
 if TYPE_CHECKING:
     from analysis.coaching import Coaching
@@ -151,7 +151,7 @@ def find_inputs(paths: Sequence[Path], out: Path) -> list[BatchInput]:
                 kind = media_kind(found)
                 if kind is not None:
                     parts = found.relative_to(path).parts
-                    wanted.append((found, tuple(_safe_part(p) for p in parts[:-1]), kind))
+                    wanted.append((found, tuple(safe_name(part, "folder") for part in parts[:-1]), kind))
         else:
             wanted.append((path, (), media_kind(path) if path.is_file() else None))
     by_folder: dict[tuple[str, ...], list[int]] = defaultdict(list)
@@ -171,10 +171,6 @@ def _walk(folder: Path, skip: Path) -> Iterable[Path]:
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (here / d).resolve() != skip
                          and not (here / d / MARKER).exists())  # an earlier run's results are not inputs
         yield from (here / name for name in sorted(files) if not name.startswith("."))
-
-
-def _safe_part(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:80] or "folder"
 
 
 def expected_frames_of(item: BatchInput, options: ClipOptions) -> int:
@@ -415,18 +411,27 @@ def _run_here(items: Sequence[BatchInput], settings: BatchSettings, out: Path, o
         analyser.close()
 
 
+def one_thread_per_worker() -> None:
+    """For a process of a pool that has one per core: OpenCV and the decoder each on one thread, as more
+    threads would only compete with the other workers for the same cores (and cost CPU time switching)."""
+    import cv2
+
+    from analysis.video_io import single_threaded_decoding
+
+    cv2.setNumThreads(1)
+    single_threaded_decoding()
+
+
 _worker: Analyser | None = None
 _worker_frames: multiprocessing.SimpleQueue | None = None
 _worker_stop: threading.Event | None = None
 
 
 def _start_worker(settings: BatchSettings, frames: multiprocessing.SimpleQueue, stop: threading.Event) -> None:
-    """A pool process: Ctrl-C is the parent's to handle (it sets `stop`), one OpenCV thread, models kept."""
+    """A pool process: Ctrl-C is the parent's to handle (it sets `stop`), models kept."""
     global _worker, _worker_frames, _worker_stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import cv2
-
-    cv2.setNumThreads(1)
+    one_thread_per_worker()
     _worker, _worker_frames, _worker_stop = Analyser(settings), frames, stop
 
 

@@ -14,7 +14,8 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from analysis.batch import Analyser, BatchInput, BatchRow, BatchSettings, Interrupted, RowHandler, failed_row
+from analysis.batch import (Analyser, BatchInput, BatchRow, BatchSettings, Interrupted, RowHandler, failed_row,
+                            one_thread_per_worker)
 
 ATTEMPTS = 2  # a task that fails (its actor died, or it raised) is tried once more, then reported in its row
 
@@ -24,12 +25,10 @@ class RayError(RuntimeError):
 
 
 class _Worker:
-    """A Ray actor: one OpenCV thread (Ray gives each actor a CPU) and one Analyser, kept between inputs."""
+    """A Ray actor: one thread for OpenCV and decoding (Ray gives each actor a CPU) and one Analyser, kept."""
 
     def __init__(self, settings: BatchSettings) -> None:
-        import cv2
-
-        cv2.setNumThreads(1)
+        one_thread_per_worker()
         self._analyser = Analyser(settings)
 
     def run(self, item: BatchInput, out: Path) -> BatchRow:

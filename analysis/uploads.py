@@ -24,6 +24,11 @@ _NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 MAX_STEM = 60
 
 
+def safe_name(text: str, fallback: str) -> str:
+    """text with only [A-Za-z0-9._-] (other runs become _), no leading or trailing dots, at most MAX_STEM long."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")[:MAX_STEM] or fallback
+
+
 def safe_stems(names: Sequence[str], fallback: str = "upload") -> list[str]:
     """A file-name stem for each user-given name, with only [A-Za-z0-9._-], unique ignoring case (-2, -3, …).
 
@@ -34,7 +39,7 @@ def safe_stems(names: Sequence[str], fallback: str = "upload") -> list[str]:
     taken: set[str] = set()
     stems = []
     for name in names:
-        base = re.sub(r"[^A-Za-z0-9._-]+", "_", PurePath(name).stem).strip("._")[:MAX_STEM] or fallback
+        base = safe_name(PurePath(name).stem, fallback)
         stem, n = base, 1
         while stem.lower() in taken:
             n += 1

@@ -223,7 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.end is not None and args.end <= args.start:
         parser.error(f"--end ({args.end:g} s) must be after --start ({args.start:g} s)")
     with quiet_native_logs() as err:
-        return _run(args, err)
+        try:
+            return _run(args, err)
+        except KeyboardInterrupt:  # before any input started (reading them, starting Ray): nothing to remove
+            print(f"{PROG}: interrupted before any input was analysed.", file=err)
+            return 130
 
 
 def launch_app(streamlit_options: list[str]) -> int:
@@ -278,7 +282,7 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
     report = _Report(args.out, args.inputs, items, bool(args.exercise), err,
                      sum(expected_frames_of(item, settings.clip) for item in todo))
     for item, row in up_to_date:
-        report.row(item, row)
+        report.row(item, row, write=False)
     try:
         if args.ray is not None:
             from analysis.ray_batch import RayError, run_on_ray
@@ -307,7 +311,9 @@ class _Report:
                  total_frames: int) -> None:
         from tqdm import tqdm
 
-        self._csv, self._with_exercise, self._err = out / "batch.csv", with_exercise, err
+        from analysis.batch import BATCH_CSV
+
+        self._csv, self._with_exercise, self._err = out / BATCH_CSV, with_exercise, err
         self._order = {item: i for i, item in enumerate(items)}
         self._rows: dict[int, BatchRow] = {}
         self._lock = threading.Lock()
@@ -324,7 +330,8 @@ class _Report:
     def frames(self, count: int) -> None:
         self._bar.update(count)
 
-    def row(self, item: BatchInput, row: BatchRow) -> None:
+    def row(self, item: BatchInput, row: BatchRow, write: bool = True) -> None:
+        """Show an input's outcome and (unless write is False: close() will) rewrite batch.csv with it."""
         with self._lock:
             self._rows[self._order[item]] = row
             self._bar.set_description_str(f"{len(self._rows)}/{len(self._order)} files", refresh=False)
@@ -335,7 +342,8 @@ class _Report:
                 self._bar.write(f"{self._csv.parent / row.output}: {row.note}", file=sys.stdout)
                 for warning in row.warnings:
                     self._bar.write(f"{PROG}: {row.path}: warning: {warning}", file=self._err)
-            self._write()
+            if write:
+                self._write()
 
     def close(self) -> None:
         self._bar.close()

@@ -515,7 +515,7 @@ def _exercise_note(coaching: Coaching) -> str:
 
 def _not_media(path: Path) -> str:
     if not path.exists():
-        return "There is no such file."
+        return "There is no such file or folder."
     if path.is_dir():
         return "This is a folder; give the photo or video files in it."
     return ("This is not a photo or a video PoseScope can read (photos: JPEG, PNG, WebP, BMP; videos: MP4, MOV, "
@@ -524,7 +524,7 @@ def _not_media(path: Path) -> str:
 
 def _os_reason(path: Path, error: OSError) -> str:
     if isinstance(error, FileNotFoundError) and not path.exists():
-        return "There is no such file."
+        return "There is no such file or folder."
     return f"This file could not be read ({error.strerror or error})."
 
 

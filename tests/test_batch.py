@@ -4,6 +4,7 @@ file among the good ones; batch.csv; resuming; Ctrl-C; --ray on a local Ray inst
 from __future__ import annotations
 
 import csv
+import os
 import io
 import shutil
 import signal
@@ -194,3 +195,41 @@ def test_ray_gives_the_same_results_as_a_local_run(media: Path, tmp_path: Path) 
             sorted(p.name for p in (tmp_path / "local" / folder).iterdir())
         for name in names:
             assert (tmp_path / "ray" / folder / name).read_bytes() == (tmp_path / "local" / folder / name).read_bytes()
+
+
+def _ray_task_processes() -> list[int]:
+    """Processes running one of our Ray actors' tasks (Ray titles them after the method)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes().startswith(b"ray::_Worker.run"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_on_ray_a_task_whose_worker_dies_is_retried_and_the_batch_goes_on(media: Path, tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name in ("one.mp4", "two.mp4"):
+        shutil.copy(media / "demo.mp4", clips / name)
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "analysis", clips, "--out", out, "--no-video", "--ray"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        # A task is under way: its actor's process is titled after the method, and its staging folder exists.
+        while not ((running := _ray_task_processes()) and list(out.glob(".*.partial"))):
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.05)
+        os.kill(running[0], signal.SIGKILL)
+        assert not (out / "one").exists() or not (out / "two").exists()  # one of them was cut short
+        stdout, stderr = process.communicate(timeout=300)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    table = rows(out)
+    assert [(r["output"], r["status"], r["frames"]) for r in table] == [("one", "ok", "230"), ("two", "ok", "230")]
+    assert not list(out.glob(".*.partial"))

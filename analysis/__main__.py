@@ -248,7 +248,8 @@ def launch_app(streamlit_options: list[str]) -> int:
 
 def _run(args: argparse.Namespace, err: TextIO) -> int:
     # Imported here so that --help and argument errors answer at once, without loading MediaPipe.
-    from analysis.batch import BatchSettings, Interrupted, expected_frames_of, find_inputs, plan, run_local
+    from analysis.batch import BatchSettings, Interrupted, expected_frames_of, find_inputs, plan
+    from analysis.local_batch import run_local
     from analysis.coaching import AUTO
     from analysis.engine import PoseSettings
     from analysis.exercises import ExerciseError, load_catalogue

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from browser_support import (  # noqa: F401 - the *_fixture names register the browser and page fixtures
+    AppServer,
     SERVER_START_TIMEOUT_S,
     _log_tail,
     _stop,
@@ -240,22 +241,8 @@ def test_a_damaged_installed_bundle_is_refused(wheel: Path, media: Path, tmp_pat
 # --- the installed dashboard -----------------------------------------------------------------------------------------
 
 
-class InstalledApp(str):
-    """The base URL of `posescope app` (``http://127.0.0.1:PORT``), with the server's log."""
-
-    log_path: Path
-
-    def __new__(cls, base_url: str, log_path: Path) -> InstalledApp:
-        app = super().__new__(cls, base_url)
-        app.log_path = log_path
-        return app
-
-    def log(self) -> str:
-        return _log_tail(self.log_path)
-
-
 @pytest.fixture
-def installed_app(installed: Install, tmp_path: Path) -> Iterator[InstalledApp]:
+def installed_app(installed: Install, tmp_path: Path) -> Iterator[AppServer]:
     """`posescope app --server.port PORT` from an empty folder, with a home of its own (no ~/.streamlit settings):
     every other setting must come from the installed package."""
     cwd, home = tmp_path / "elsewhere", tmp_path / "home"
@@ -273,7 +260,7 @@ def installed_app(installed: Install, tmp_path: Path) -> Iterator[InstalledApp]:
         problem = _wait_healthy(process, base_url, SERVER_START_TIMEOUT_S)
         if problem:
             pytest.fail(f"{problem}\nCommand: {' '.join(command)}\nServer log:\n{_log_tail(log_path)}", pytrace=False)
-        yield InstalledApp(base_url, log_path)
+        yield AppServer(base_url, log_path)
     finally:
         _stop(process)  # the whole process group: `posescope app` and the Streamlit server it started
         assert process.poll() is not None
@@ -281,7 +268,7 @@ def installed_app(installed: Install, tmp_path: Path) -> Iterator[InstalledApp]:
 
 
 @pytest.mark.browser
-def test_posescope_app_serves_the_dashboard_with_its_packaged_settings(installed_app: InstalledApp,
+def test_posescope_app_serves_the_dashboard_with_its_packaged_settings(installed_app: AppServer,
                                                                        page: Page) -> None:
     with urllib.request.urlopen(f"{installed_app}/_stcore/health", timeout=5) as response:  # noqa: S310 - localhost
         assert response.read().decode().strip() == "ok"

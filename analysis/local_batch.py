@@ -38,6 +38,8 @@ def _run_here(items: Sequence[BatchInput], settings: BatchSettings, out: Path, o
                 row = analyser.run(item, out, on_frames)
             except KeyboardInterrupt:
                 raise Interrupted([item], len(items) - done - 1) from None
+            except Exception as error:  # noqa: BLE001 - a breakdown on one input (a bug): its row says so, as in a pool
+                row = failed_row(item, error)
             on_row(item, row)
     finally:
         analyser.close()

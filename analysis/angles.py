@@ -149,3 +149,14 @@ def compute_angles(points: np.ndarray, visibility: np.ndarray,
     values = np.where(np.linalg.norm(d, axis=-1) == 0, np.nan, values)
     out[..., columns] = np.where(visible[..., idx].all(-1), values, np.nan)
     return out.astype(np.float32)
+
+
+def angle_anchors(points: np.ndarray) -> np.ndarray:
+    """Where each angle in ANGLES is drawn on a picture: a joint angle at its vertex, any other at the middle of
+    its segment. points: (..., 33, 2) pixels; returns (..., len(ANGLES), 2), NaN where a point is missing."""
+    named = np.einsum("kl,...ld->...kd", _POINT_WEIGHTS, np.asarray(points, np.float64))
+    out = np.empty((*named.shape[:-2], len(ANGLES), named.shape[-1]))
+    for kind, (columns, idx) in _BY_KIND.items():
+        out[..., columns, :] = (named[..., idx[:, 1], :] if kind == "joint"
+                                else (named[..., idx[:, 0], :] + named[..., idx[:, 1], :]) / 2)
+    return out.astype(np.float32)

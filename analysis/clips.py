@@ -1,9 +1,12 @@
 """What the Video page asks of the library: stage an upload once, plan its analysis, run it as a background
 job that outlives the page's reruns, and keep finished analyses in a bounded cache.
 
-A ClipSession belongs to one browser session: its current video and its current job. A new file or new
-pose settings replace the job; smoothing, charts and leaving the page do not touch it. Jobs of all
-sessions share one JobRunner, so two analyses never fight over the cores: the later one waits its turn.
+A ClipSession belongs to one browser session: its current video and its jobs. The analysis is pose
+estimation only: the browser plays the video and draws the poses over it. Two follow-up jobs make what the
+browser cannot have straight away: a playable copy of a video it cannot decode (HEVC, AVI, ...), started
+once the poses are done so that it never delays them, and the annotated video, made when the user asks.
+A new file or new pose settings replace the analysis; smoothing, charts and leaving the page do not touch
+it. Jobs of all sessions share one JobRunner, so two never fight over the cores: the later one waits.
 """
 
 from __future__ import annotations
@@ -13,27 +16,33 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import count
+from pathlib import Path
 
 from analysis.cache import BoundedCache
 from analysis.coaching import Coaching, coach
 from analysis.exercises import current_catalogue
 from analysis.engine import PoseSettings
 from analysis.jobs import Job, JobRunner, JobState
+from analysis.playback import browser_playable, make_proxy, render_annotated
 from analysis.result import ClipOptions, ClipResult
 from analysis.series import Kinematics, Smoothing, kinematics
 from analysis.uploads import StagedFile
 from analysis.video import Progress, analyse_video, expected_frames
-from analysis.video_io import VideoInfo, jpeg_stills, probe, still_step
+from analysis.video_io import VideoInfo, probe
 
 VIDEO_TYPES = ("mp4", "mov", "m4v", "avi", "webm", "mkv")
+# What the browser is told a playable upload is (a QuickTime file is an MP4 as far as browsers go).
+MIMETYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/mp4", ".webm": "video/webm"}
 RECORDING_TYPE = "npz"
 HEAVY_PIXELS = 2560 * 1440  # above this, or above HEAVY_FPS or HEAVY_FRAMES, analysing will take a while
 HEAVY_FPS = 50
 HEAVY_FRAMES = 9000  # five minutes at 30 frames/s
 CONCURRENT_JOBS = 1  # pose estimation already keeps two cores busy: more at once only slows each one down
 
-# Process-wide bounds: a 10-minute clip's analysis with its preview is about 100 MB, its kinematics 30 MB.
-ANALYSES: BoundedCache[VideoAnalysis] = BoundedCache(max_entries=8, max_bytes=768 << 20)
+# Process-wide bounds: a 10-minute clip's analysis is about 60 MB, its kinematics 30 MB; a playable copy or an
+# annotated video of it 50 to 150 MB.
+ANALYSES: BoundedCache[ClipResult] = BoundedCache(max_entries=8, max_bytes=512 << 20)
+VIDEOS: BoundedCache[bytes] = BoundedCache(max_entries=6, max_bytes=1024 << 20)
 MOTIONS: BoundedCache[Kinematics] = BoundedCache(max_entries=16, max_bytes=384 << 20)
 RECORDINGS: BoundedCache[ClipResult] = BoundedCache(max_entries=8, max_bytes=256 << 20)
 COACHINGS: BoundedCache[Coaching] = BoundedCache(max_entries=16, max_bytes=64 << 20)
@@ -41,33 +50,34 @@ RUNNER = JobRunner(CONCURRENT_JOBS)
 
 
 @dataclass(frozen=True)
-class VideoAnalysis:
-    """A finished video analysis: the result, the annotated preview (H.264 MP4) and, for the frame scrubber,
-    JPEG stills of every `still_step`-th annotated frame (still k shows frame k × still_step)."""
-
-    result: ClipResult
-    preview: bytes
-    stills: tuple[bytes, ...]
-    still_step: int
-
-
-@dataclass(frozen=True)
 class VideoUpload:
-    """An uploaded video staged once (StagedFile) and described (its header), with the user's name for it."""
+    """An uploaded video staged once (StagedFile) and described (its header), with the user's name for it.
+
+    data: the upload's bytes as Streamlit holds them (no copy), which the browser plays back when it can."""
 
     name: str
     staged: StagedFile
     info: VideoInfo
+    data: bytes
 
     @classmethod
-    def stage(cls, data: memoryview | bytes, name: str, suffix: str) -> VideoUpload:
+    def stage(cls, data: bytes, name: str, suffix: str) -> VideoUpload:
         """Raises UploadError (staging) or VideoError (not a readable video), and then leaves no file behind."""
         staged = StagedFile(data, suffix)
         try:
-            return cls(name, staged, probe(staged.path))
+            return cls(name, staged, probe(staged.path), data)
         except BaseException:
             staged.close()
             raise
+
+    @property
+    def playable(self) -> bool:
+        """Whether the browser plays the file itself; otherwise it gets a playable copy."""
+        return browser_playable(self.info.codec, self.staged.path.suffix) and self.staged.path.suffix in MIMETYPES
+
+    @property
+    def mimetype(self) -> str:
+        return MIMETYPES.get(self.staged.path.suffix, "video/mp4")
 
 
 def analysis_key(digest: str, settings: PoseSettings, options: ClipOptions) -> str:
@@ -116,59 +126,53 @@ def job_sentence(job: Job) -> str:
     if progress is None or progress.frames_done == 0:
         return "Loading the pose model and opening the video…"
     if progress.frames_done >= progress.frames_expected and job.state is JobState.RUNNING:
-        return "Preparing the frame scrubber…"
+        return "Finishing…"
     left = progress.remaining_s
     eta = "" if left != left else f" · about {duration_words(left)} left"  # NaN: no rate yet
     return (f"Analysing: {progress.frames_done:,} / {progress.frames_expected:,} frames · "
             f"{progress.fps:.0f} frames/s{eta}")
 
 
-def video_caption(name: str, info: VideoInfo, analysis: VideoAnalysis | None) -> str:
+def video_caption(name: str, info: VideoInfo, result: ClipResult | None) -> str:
     """The video's name (as the page shows it), size, rate, length and codec, and how its analysis went."""
     parts = [name, f"{info.width} × {info.height}", f"{info.fps:.3g} frames/s", f"{info.duration_s:.1f} s",
              info.codec.upper()]
     if info.rotation_deg:
         parts.append(f"turned {info.rotation_deg}°")
     text = " · ".join(parts)
-    if analysis:
-        result = analysis.result
+    if result:
         frames = f"{result.series.frames} frame{'s' if result.series.frames != 1 else ''}"
         text += f" — analysed {frames} in {result.elapsed_s:.1f} s ({result.frames_per_s or 0:.0f} frames/s)"
     return text
 
 
-_PREVIEWS = count(1)
+_OUTPUTS = count(1)
 
 
-def analyse_with_preview(upload: VideoUpload, settings: PoseSettings, options: ClipOptions,
-                         on_progress: Callable[[Progress], None], stop: threading.Event) -> VideoAnalysis:
-    """Pose, the annotated preview and the scrubber's stills; the preview file is removed afterwards."""
-    preview = upload.staged.path.with_name(f"annotated-{next(_PREVIEWS)}.mp4")
+def _made_video(upload: VideoUpload, make: Callable[[Path], None]) -> bytes:
+    """The bytes of a video `make` writes beside the staged upload; the file is removed afterwards."""
+    path = upload.staged.path.with_name(f"made-{next(_OUTPUTS)}.mp4")
     try:
-        result = analyse_video(upload.staged.path, settings, options, preview, on_progress, name=upload.name,
-                               stop=stop)
-        step = still_step(result.series.frames)
-        stills = []
-        for still in jpeg_stills(preview, step):
-            stills.append(still)
-            on_progress(Progress(result.series.frames, result.series.frames, result.elapsed_s))
-        return VideoAnalysis(result, preview.read_bytes(), tuple(stills), step)
+        make(path)
+        return path.read_bytes()
     finally:
         with contextlib.suppress(FileNotFoundError):
-            preview.unlink()
+            path.unlink()
 
 
 class ClipSession:
-    """One browser session's video: the staged upload and the job analysing it. Thread-safe."""
+    """One browser session's video: the staged upload, the job analysing it and its follow-up jobs (the playable
+    copy, the annotated video). Thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.upload: VideoUpload | None = None
         self._file_id: str | None = None
-        self.job: Job[VideoAnalysis] | None = None
+        self.job: Job[ClipResult] | None = None
+        self._videos: dict[str, Job[bytes]] = {}  # follow-up jobs by key, until they have been seen to finish
 
-    def use_upload(self, file_id: str, data: memoryview | bytes, name: str, suffix: str) -> VideoUpload:
-        """The staged upload for this file; a different file than the current one replaces it (and its job)."""
+    def use_upload(self, file_id: str, data: bytes, name: str, suffix: str) -> VideoUpload:
+        """The staged upload for this file; a different file than the current one replaces it (and its jobs)."""
         with self._lock:
             if self.upload is not None and file_id == self._file_id:
                 return self.upload
@@ -178,7 +182,7 @@ class ClipSession:
             self.upload, self._file_id = upload, file_id
         return upload
 
-    def analysis(self, settings: PoseSettings, options: ClipOptions) -> VideoAnalysis | Job[VideoAnalysis]:
+    def analysis(self, settings: PoseSettings, options: ClipOptions) -> ClipResult | Job[ClipResult]:
         """The finished analysis of the current upload with these settings, else the job working on it.
 
         The current job goes on if it is for the same analysis; otherwise it is cancelled and a new one
@@ -186,9 +190,7 @@ class ClipSession:
         answers at once.
         """
         with self._lock:
-            upload = self.upload
-            if upload is None:
-                raise LookupError("no video uploaded in this session")
+            upload = self._current()
             key = analysis_key(upload.staged.digest, settings, options)
             if (done := ANALYSES.get(key)) is not None:
                 return done
@@ -197,13 +199,50 @@ class ClipSession:
             if self.job is not None:
                 self.job.cancel()
 
-            def work(on_progress: Callable[[Progress], None], stop: threading.Event) -> VideoAnalysis:
+            def work(on_progress: Callable[[Progress], None], stop: threading.Event) -> ClipResult:
                 # Another session may have analysed the same content with the same settings while this one waited.
-                return ANALYSES.get(key) or ANALYSES.put(key, analyse_with_preview(upload, settings, options,
-                                                                                   on_progress, stop))
+                return ANALYSES.get(key) or ANALYSES.put(key, analyse_video(
+                    upload.staged.path, settings, options, None, on_progress, name=upload.name, stop=stop))
 
             self.job = RUNNER.submit(key, work)
             return self.job
+
+    def playable_copy(self) -> bytes | Job[bytes]:
+        """An H.264 copy of the current upload for the browser to play, for a video it cannot play itself; made
+        once per content. Ask after the analysis: jobs run in turn, so the copy never delays the poses."""
+        with self._lock:
+            upload = self._current()
+            return self._video(f"{upload.staged.digest}|playable",
+                               lambda progress, stop: _made_video(upload, lambda path: make_proxy(
+                                   upload.staged.path, path, progress, stop)))
+
+    def annotated_video(self, result: ClipResult, settings: PoseSettings, start: bool = False) -> bytes | Job[bytes] | None:
+        """The annotated video (skeleton drawn into the picture, as the CLI writes it) of an analysis of the
+        current upload: made, being made, or None when nobody asked for it yet (start=True asks)."""
+        with self._lock:
+            upload = self._current()
+            key = f"{analysis_key(upload.staged.digest, settings, result.options)}|annotated"
+            if not start and VIDEOS.get(key) is None and key not in self._videos:
+                return None
+            return self._video(key, lambda progress, stop: _made_video(upload, lambda path: render_annotated(
+                upload.staged.path, result, path, progress, stop)))
+
+    def _video(self, key: str, make: Callable[[Callable[[Progress], None], threading.Event], bytes]) -> bytes | Job[bytes]:
+        """A follow-up video: from VIDEOS, else its job (submitted now unless one is running or has failed)."""
+        if (done := VIDEOS.get(key)) is not None:
+            self._videos.pop(key, None)
+            return done
+        job = self._videos.get(key)
+        if job is None or job.state is JobState.CANCELLED:
+            job = self._videos[key] = RUNNER.submit(key, lambda progress, stop: VIDEOS.get(key) or VIDEOS.put(
+                key, make(progress, stop)))
+        return job
+
+    def forget_video(self, job: Job[bytes]) -> None:
+        """After a failed follow-up job was shown: the next request tries again."""
+        with self._lock:
+            if self._videos.get(job.key) is job:
+                del self._videos[job.key]
 
     def cancel(self) -> None:
         with self._lock:
@@ -216,24 +255,32 @@ class ClipSession:
             self.job = None
 
     def close(self) -> None:
-        """The session ended or the user closed the video: stop its job and remove its staged file."""
+        """The session ended or the user closed the video: stop its jobs and remove its staged file."""
         with self._lock:
             self._drop()
 
+    def _current(self) -> VideoUpload:
+        if self.upload is None:
+            raise LookupError("no video uploaded in this session")
+        return self.upload
+
     def _drop(self) -> None:
-        job, upload = self.job, self.upload
+        jobs = [job for job in (self.job, *self._videos.values()) if job is not None]
+        upload = self.upload
         self.job = self.upload = self._file_id = None
-        if job is not None:
+        self._videos = {}
+        for job in jobs:
             job.cancel()
         if upload is not None:
-            if job is None or job.state.finished:
+            if all(job.state.finished for job in jobs):
                 upload.staged.close()
-            else:  # the job may still be decoding the file: remove it once the job has stopped
-                threading.Thread(target=_close_after, args=(job, upload.staged), daemon=True).start()
+            else:  # a job may still be decoding the file: remove it once they have stopped
+                threading.Thread(target=_close_after, args=(jobs, upload.staged), daemon=True).start()
 
 
-def _close_after(job: Job, staged: StagedFile, timeout_s: float = 60.0) -> None:
-    job.wait(timeout_s)
+def _close_after(jobs: list[Job], staged: StagedFile, timeout_s: float = 60.0) -> None:
+    for job in jobs:
+        job.wait(timeout_s)
     staged.close()
 
 

@@ -61,6 +61,12 @@ MARKER_COLOUR = "#e6361e"
 TIME_TITLE = "Time (s)"
 
 
+# Invisible markers on the curves: Plotly selects (and Streamlit reports) a clicked point only on a trace with
+# markers. None is drawn (maxdisplayed), so a long clip's chart stays light, and a selection dims nothing.
+_CLICKABLE = {"marker": dict(size=8, opacity=0, maxdisplayed=1), "selected": dict(marker=dict(opacity=0)),
+              "unselected": dict(marker=dict(opacity=0))}
+
+
 def time_series(times_s: np.ndarray, values: np.ndarray, names: Sequence[str], y_title: str, *,
                 raw: np.ndarray | None = None, marker_s: float | None = None, title: str | None = None,
                 height: int = 330) -> go.Figure:
@@ -80,8 +86,8 @@ def time_series(times_s: np.ndarray, values: np.ndarray, names: Sequence[str], y
                 x=times_s, y=raw[:, i], mode="lines", name=f"{name} (raw)", legendgroup=name, showlegend=False,
                 line=dict(color=colour, width=1), opacity=0.45, hoverinfo="skip"))
         figure.add_trace(go.Scatter(
-            x=times_s, y=values[:, i], mode="lines", name=name, legendgroup=name,
-            line=dict(color=colour, width=2.5),
+            x=times_s, y=values[:, i], mode="lines+markers", name=name, legendgroup=name,
+            line=dict(color=colour, width=2.5), **_CLICKABLE,
             hovertemplate=f"%{{y:.1f}} {unit}<extra>{name}</extra>" if unit else f"%{{y:.1f}}<extra>{name}</extra>"))
     figure.update_layout(
         height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10), hovermode="x unified",

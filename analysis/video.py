@@ -46,14 +46,15 @@ PROGRESS_EVERY_S = 0.25
 # After a cancel or a failure, how long the analysis waits for its threads to finish what they are on
 # (more than the encoder's ABORT_WAIT_S, which is part of it).
 STOP_WAIT_S = ABORT_WAIT_S + 0.5
-# Frames closer in time than this to the one before count as repeating its time (the encoder's clock ticks
-# every 11 µs; no camera takes frames 0.1 ms apart).
-_SAME_TIME_S = 1e-4
+# Frames closer in time than this to the one before count as repeating its time and are skipped, by the
+# analysis and by every video made to go with it (the encoder's clock ticks every 11 µs; no camera takes
+# frames 0.1 ms apart).
+SAME_TIME_S = 1e-4
 
 
 class Cancelled(Exception):
-    """The caller's stop event was set: the analysis stopped, returned nothing and removed the partial
-    annotated video."""
+    """The caller's stop event was set: the analysis (or the making of a video, analysis.playback) stopped,
+    returned nothing and removed the partial video."""
 
 
 class PoseEstimationError(VideoError):
@@ -90,21 +91,24 @@ def expected_frames(info: VideoInfo, options: ClipOptions) -> int:
     return max(1, round((end_s - options.start_s) * info.fps / options.stride))
 
 
-class _Watch:
-    """What the analysing thread does while it waits on another stage, and between frames: raises Cancelled
-    once the caller's stop event is set, and calls on_progress at least every PROGRESS_EVERY_S (an exception
-    it raises is the caller's cancel, and goes up as it is)."""
+class Watch:
+    """What a long job over a video's frames does while it waits on another stage, and between frames: raises
+    Cancelled once the caller's stop event is set, and calls on_progress every 5 frames and at least every
+    PROGRESS_EVERY_S (an exception it raises is the caller's cancel, and goes up as it is).
+
+    Why shared: the analysis and the videos made for playback (analysis.playback) stop and report alike.
+    """
 
     def __init__(self, stop: threading.Event | None, on_progress: Callable[[Progress], None] | None,
-                 expected: int) -> None:
-        self._stop, self._on_progress, self._expected = stop, on_progress, expected
+                 expected: int, task: str = "analysis") -> None:
+        self._stop, self._on_progress, self._expected, self._task = stop, on_progress, expected, task
         self.started = time.perf_counter()
         self.done = 0
         self._reported = self.started
 
     def __call__(self) -> None:
         if self._stop is not None and self._stop.is_set():
-            raise Cancelled("The analysis was cancelled.")
+            raise Cancelled(f"The {self._task} was cancelled.")
         if self._on_progress is not None and time.perf_counter() - self._reported >= PROGRESS_EVERY_S:
             self.report()
 
@@ -182,21 +186,59 @@ class _Decoder:
             self._frames.close()  # type: ignore[attr-defined]  # the generator: closes the file, here
 
 
-class _Renderer:
-    """Draws each pose onto a preview-sized frame and hands it to the encoder, on its own thread; at the
-    end it finishes the video (VideoWriter.close), so the analysing thread only waits for this thread.
+class PreviewPainter:
+    """The frames of a video made to go with an analysis, at one size: the first frame's, shrunk so that its
+    longer side is at most max_side, in even pixels (a video whose picture size changes part-way is scaled to
+    it), as the encoder needs.
 
-    Every preview frame has the first one's size (a video whose picture size changes part-way is
-    scaled to it), as the encoder needs.
+    paint() draws the annotated preview's frame: the skeleton on the frame, or on the privacy background.
+    Why one class: analyse_video's preview and the annotated video made later on demand
+    (analysis.playback.render_annotated) must look the same.
+    """
+
+    def __init__(self, max_side: int, privacy: bool = False) -> None:
+        self._max_side, self._privacy = max_side, privacy
+        self._size: tuple[int, int] | None = None
+        self._skeleton, self._blank = SkeletonAnnotator(), PrivacyAnnotator()
+
+    def fit(self, rgb: np.ndarray) -> np.ndarray:
+        """The (h, w, 3) uint8 frame at the video's size: rgb itself when it has that size already (and is
+        writable and C-contiguous), else a new array."""
+        size = self._size_for(rgb)
+        if size != (rgb.shape[1], rgb.shape[0]):
+            return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        return rgb if rgb.flags.writeable and rgb.flags.c_contiguous else np.ascontiguousarray(rgb).copy()
+
+    def paint(self, rgb: np.ndarray, pose: FramePose) -> np.ndarray:
+        """The pose drawn at the video's size (on rgb itself where fit() gives it: the caller must not need
+        it any more)."""
+        if self._privacy:
+            width, height = self._size_for(rgb)
+            scene = self._blank.annotate(np.empty((height, width, 3), np.uint8))
+        else:
+            scene = self.fit(rgb)
+        return self._skeleton.annotate(scene, pose)
+
+    def _size_for(self, rgb: np.ndarray) -> tuple[int, int]:
+        """(width, height): fixed by the first frame."""
+        if self._size is None:
+            height, width = rgb.shape[:2]
+            scale = min(1.0, self._max_side / max(width, height))
+            self._size = (max(2, round(width * scale) // 2 * 2), max(2, round(height * scale) // 2 * 2))
+        return self._size
+
+
+class _Renderer:
+    """Draws each pose onto a preview-sized frame (PreviewPainter) and hands it to the encoder, on its own
+    thread; at the end it finishes the video (VideoWriter.close), so the analysing thread only waits for
+    this thread.
     """
 
     def __init__(self, writer: VideoWriter, max_side: int, privacy: bool, size: int = 8) -> None:
-        self._writer, self._max_side, self._privacy = writer, max_side, privacy
+        self._writer, self._painter = writer, PreviewPainter(max_side, privacy)
         self._queue: queue.Queue[tuple[np.ndarray, FramePose, float] | None] = queue.Queue(size)
         self._error: BaseException | None = None
         self._stop = threading.Event()
-        self._size: tuple[int, int] | None = None
-        self._skeleton, self._blank = SkeletonAnnotator(), PrivacyAnnotator()
         self._thread = threading.Thread(target=self._run, name="posescope-render", daemon=True)
         self._thread.start()
 
@@ -245,23 +287,9 @@ class _Renderer:
                 if item is None:
                     self._writer.close()
                     return
-                self._writer.write(self._render(*item[:2]), item[2])
+                self._writer.write(self._painter.paint(*item[:2]), item[2])
         except BaseException as error:  # raised again in the analysing thread by put() or close()
             self._error = error
-
-    def _render(self, rgb: np.ndarray, pose: FramePose) -> np.ndarray:
-        height, width = rgb.shape[:2]
-        if self._size is None:
-            scale = min(1.0, self._max_side / max(width, height))
-            self._size = (max(2, round(width * scale) // 2 * 2), max(2, round(height * scale) // 2 * 2))
-        size = self._size
-        if self._privacy:
-            scene = self._blank.annotate(np.empty((size[1], size[0], 3), np.uint8))
-        elif size != (width, height):
-            scene = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-        else:
-            scene = rgb if rgb.flags.writeable and rgb.flags.c_contiguous else np.ascontiguousarray(rgb).copy()
-        return self._skeleton.annotate(scene, pose)
 
 
 def _repeated_warning(count: int) -> str:
@@ -308,14 +336,14 @@ def analyse_video(path: PathLike, settings: PoseSettings, options: ClipOptions =
     """
     if engine is not None and (engine.mode is not Mode.VIDEO or engine.settings != settings):
         raise ValueError("engine must be a VIDEO-mode PoseEngine made for these settings")
-    watch = _Watch(stop, on_progress, 1)
+    watch = Watch(stop, on_progress, 1)
     watch()
     info = probe(path)
     if options.start_s >= info.duration_s > 0:
         raise VideoError(f"The start time {options.start_s:g} s is past the end of this "
                          f"{info.duration_s:.1f} s video. Choose an earlier start.")
     expected = expected_frames(info, options)
-    watch = _Watch(stop, on_progress, expected)
+    watch = Watch(stop, on_progress, expected)
     builder: SeriesBuilder | None = None
     warnings: list[str] = []
     repeated = 0
@@ -332,7 +360,7 @@ def analyse_video(path: PathLike, settings: PoseSettings, options: ClipOptions =
             try:
                 for index, time_s, rgb in decoder.frames(watch):
                     watch()
-                    if time_s < last_s + _SAME_TIME_S:  # a series' times must increase, and so must a video's
+                    if time_s < last_s + SAME_TIME_S:  # a series' times must increase, and so must a video's
                         repeated += 1
                         continue
                     last_ms = max(last_ms + 1, round(time_s * 1000))

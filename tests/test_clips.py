@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from analysis import clips
@@ -16,6 +18,7 @@ from analysis.clips import ClipSession
 from analysis.engine import PoseSettings
 from analysis.jobs import Job, JobState
 from analysis.result import ClipOptions
+from analysis.video_io import read_frames
 
 
 @pytest.fixture
@@ -50,9 +53,45 @@ def test_two_sessions_each_get_their_own_job_and_the_second_waits_its_turn(media
                                            "this machine.")
     assert running.wait(120) and waiting.wait(120)
     assert (running.state, waiting.state) == (JobState.DONE, JobState.DONE)
-    assert running.result.result.series.frames == 60 and waiting.result.result.series.frames == 30
-    assert running.result.result.source.name == "clip.mp4" and waiting.result.result.source.name == "copy.mp4"
-    assert running.result.preview[4:8] == b"ftyp" and len(running.result.stills) == 60
+    assert running.result.series.frames == 60 and waiting.result.series.frames == 30
+    assert running.result.source.name == "clip.mp4" and waiting.result.source.name == "copy.mp4"
+
+
+def test_the_annotated_video_is_a_follow_up_job_made_once_when_asked(media: Path, sessions: list[ClipSession]) -> None:
+    clips.VIDEOS.clear()  # made once per process: not by an earlier test
+    session = open_session(sessions, media / "clip.mp4", "clip.mp4")
+    result = session.analysis(PoseSettings(), ClipOptions())
+    if isinstance(result, Job):
+        assert result.wait(120)
+        result = result.result
+    assert session.annotated_video(result, PoseSettings()) is None  # nobody asked: nothing is made
+    job = session.annotated_video(result, PoseSettings(), start=True)
+    assert isinstance(job, Job) and session.annotated_video(result, PoseSettings()) is job  # asked again: the same
+    assert job.wait(120) and job.state is JobState.DONE
+    made = session.annotated_video(result, PoseSettings())
+    assert made is job.result and made[4:8] == b"ftyp"  # from the cache now
+
+
+def test_an_avi_gets_a_playable_copy_after_its_analysis(media: Path, tmp_path: Path,
+                                                        sessions: list[ClipSession]) -> None:
+    avi = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(avi), cv2.VideoWriter_fourcc(*"MJPG"), 30, (960, 540))
+    for _, _, rgb in read_frames(media / "clip.mp4"):
+        writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    writer.release()
+    session = ClipSession()
+    sessions.append(session)
+    upload = session.use_upload("clip.avi", avi.read_bytes(), "clip.avi", "avi")
+    assert not upload.playable and upload.info.codec == "mjpeg"
+    analysis = session.analysis(PoseSettings(), ClipOptions())
+    assert isinstance(analysis, Job)
+    copy = session.playable_copy()
+    assert isinstance(copy, Job) and copy.state is JobState.QUEUED  # behind the analysis: never delays the poses
+    assert analysis.wait(120) and copy.wait(120) and copy.state is JobState.DONE
+    staged = tmp_path / "copy.mp4"
+    staged.write_bytes(copy.result)
+    times = [time_s for _, time_s, _ in read_frames(staged)]
+    np.testing.assert_allclose(times, analysis.result.series.times_s, atol=1e-3)  # frame for frame the same times
 
 
 def test_asking_again_keeps_the_job_and_new_settings_replace_it(media: Path, sessions: list[ClipSession]) -> None:

@@ -28,10 +28,11 @@ from analysis import clips
 from analysis.engine import PoseSettings
 from analysis.result import ClipOptions, ClipResult
 from analysis.templates import PoseTemplate
+from analysis.uploads import content_digest
 from analysis.video import analyse_video
 from analysis.video_io import read_frames
 
-CLIP_DOWNLOADS = ["Annotated video", "Landmarks CSV", "Angles CSV", "Summary JSON", "Events CSV", "TRC person 1",
+CLIP_DOWNLOADS = ["Landmarks CSV", "Angles CSV", "Summary JSON", "Events CSV", "TRC person 1",
                   "Pose series (.npz)"]
 
 
@@ -179,20 +180,36 @@ def table_kinds(app: AppTest) -> list[str]:
 
 
 def download_labels(app: AppTest) -> list[str]:
-    """The clip's files under Downloads (not the template button beside the scrubbed frame)."""
-    return [b.label for b in app.get("download_button") if b.label != "This frame as a template"]
+    """The clip's files under Downloads (not the template button, nor the annotated video made on request)."""
+    return [b.label for b in app.get("download_button")
+            if b.label not in ("This frame as a template", "Annotated video")]
+
+
+def annotated_button(app: AppTest) -> bool:
+    return any(b.label == "Annotated video" for b in app.get("download_button"))
+
+
+def player(app: AppTest) -> dict[str, Any]:
+    """What the page sends the review player (views/player.py): URLs, the poses' shape and the settings."""
+    shown = app.get("bidi_component")
+    assert len(shown) == 1 and shown[0].proto.component_name == "posescope_player"
+    return json.loads(shown[0].proto.json)
 
 
 # --- a good clip -----------------------------------------------------------------------------------------------------
 
 
-def test_clip_gives_video_frame_charts_tables_and_downloads(media: Path) -> None:
+def test_clip_gives_player_charts_tables_and_downloads(media: Path) -> None:
     app = upload(video_page(), "clip.mp4", (media / "clip.mp4").read_bytes())
     assert not app.error and not app.warning
     assert "1,024 MB" in app.file_uploader[0].label  # the configured limit, said on the page
     assert "clip.mp4 · 960 × 540 · 30 frames/s · 2.0 s · H264 — analysed 60 frames in" in texts(app.caption)
-    assert len(app.get("video")) == 1
-    assert len(app.get("image")) == 1  # the scrubbed frame
+    shown = player(app)  # the upload itself plays: H.264 in MP4; the poses come as a file beside it
+    assert re.fullmatch(r"(/mock)?/media/\w+\.mp4", shown["video"]) and re.fullmatch(r"(/mock)?/media/\w+\.bin", shown["poses"])
+    assert (shown["frames"], shown["people"], shown["width"], shown["height"]) == (60, 1, 960, 540)
+    assert [label["name"] for label in shown["labels"]] == ["left knee", "right knee", "left hip", "right hip",
+                                                            "left shoulder", "right shoulder"]
+    assert len(app.get("image")) == 0 and len(app.get("video")) == 0  # no stills, no annotated preview
     assert "Frame 0 at 0.00 s" in texts(app.caption)
 
     angles = figure_with_y(app, "Angle (°)")
@@ -219,16 +236,29 @@ def test_clip_gives_video_frame_charts_tables_and_downloads(media: Path) -> None
     assert "no person in 0" in texts(app.caption)
 
 
-def test_scrubbing_moves_the_marker_the_frame_and_the_landmark_table(media: Path) -> None:
+def test_the_annotated_video_is_made_when_asked_for(media: Path, tmp_path: Path) -> None:
+    clips.VIDEOS.clear()  # made once per process: not by an earlier test
+    data = (media / "clip.mp4").read_bytes()
+    app = upload(video_page(), "clip.mp4", data)
+    assert not annotated_button(app)  # nothing is drawn into the picture unless asked
+    labelled(app.button, "Make the annotated video").click().run()
+    settle(app)
+    assert not app.error and annotated_button(app) and download_labels(app) == CLIP_DOWNLOADS
+    made = clips.VIDEOS.get(f"{clips.analysis_key(content_digest(data), PoseSettings(), ClipOptions())}|annotated")
+    assert made is not None and made[4:8] == b"ftyp"
+    path = tmp_path / "annotated.mp4"
+    path.write_bytes(made)
+    assert len(list(read_frames(path))) == 60  # every analysed frame
+
+
+def test_joints_chosen_are_charted_and_labelled_in_the_player(media: Path) -> None:
     app = upload(video_page(), "clip.mp4", (media / "clip.mp4").read_bytes())
-    first = app.dataframe[0].value
-    labelled(app.select_slider, "Frame at").set_value(30).run()
+    labelled(app.multiselect, "Joints").set_value(["left elbow", "trunk lean"]).run()
     assert not app.exception
-    assert "Frame 30 at 1.00 s" in texts(app.caption)
-    for figure in figures(app):
-        assert marker(figure) == pytest.approx(1.0, abs=1e-3)
-    moved = app.dataframe[0].value
-    assert len(moved) == 33 and not np.allclose(moved["y"], first["y"])  # the man is mid-jump
+    assert [label["name"] for label in player(app)["labels"]] == ["left elbow", "trunk lean"]
+    angles = figure_with_y(app, "Angle (°)")
+    assert [t["name"] for t in angles["data"] if t.get("showlegend", True)] == ["left elbow", "trunk lean"]
+    assert marker(angles) == 0  # the player's frame, the first until it reports another
 
 
 def test_smoothing_and_height_recompute_only_kinematics(media: Path, analyses: list[ClipOptions]) -> None:
@@ -258,7 +288,7 @@ def test_trim_and_stride_apply_with_the_form_button(media: Path, analyses: list[
     assert "analysed 15 frames" in texts(app.caption)
     angles = figure_with_y(app, "Angle (°)")
     np.testing.assert_allclose(array(angles["data"][0]["x"]), 0.5 + np.arange(15) / 15, atol=1e-3)
-    assert labelled(app.select_slider, "Frame at").value == 0
+    assert player(app)["frames"] == 15
     assert "at 0.50 s" in texts(app.caption)
 
 
@@ -269,7 +299,7 @@ def test_a_second_person_gets_a_selector_and_a_trc_of_their_own(media: Path) -> 
     person = labelled(app.selectbox, "Person")
     assert [option.split(" (")[0] for option in person.options] == ["person 1", "person 2"]
     assert person.options[0].endswith(" frames)")
-    assert download_labels(app) == [*CLIP_DOWNLOADS[:5], "TRC person 1", "TRC person 2", CLIP_DOWNLOADS[-1]]
+    assert download_labels(app) == [*CLIP_DOWNLOADS[:4], "TRC person 1", "TRC person 2", CLIP_DOWNLOADS[-1]]
     person.set_value(1).run()
     assert not app.exception
     quality = [f for f in figures(app) if f["data"][0]["type"] == "heatmap"][0]
@@ -282,8 +312,10 @@ def test_privacy_mode_renders_the_skeleton_only(media: Path, analyses: list[Clip
     labelled(app.toggle, "Privacy mode (skeleton only)").set_value(True).run()
     upload(app, "clip.mp4", (media / "clip.mp4").read_bytes())
     assert not app.error
-    assert len(app.get("video")) == 1 and table_kinds(app)[:2] == ["landmark", "angle"]
-    assert len(analyses) == 1 and analyses[0].privacy  # the caches were empty: the pipeline drew skeletons only
+    shown = player(app)
+    assert shown["video"] is None and "Privacy mode" in shown["message"]  # the browser never gets the pixels
+    assert shown["poses"].endswith(".bin") and table_kinds(app)[:2] == ["landmark", "angle"]
+    assert len(analyses) == 1 and analyses[0].privacy
 
 
 def test_a_phone_video_hevc_mov_turned_to_portrait(tmp_path: Path, clip_frames: list[np.ndarray]) -> None:
@@ -294,7 +326,8 @@ def test_a_phone_video_hevc_mov_turned_to_portrait(tmp_path: Path, clip_frames: 
     caption = texts(app.caption)
     assert "IMG_0042.MOV · 540 × 960 · 30 frames/s" in caption and "HEVC" in caption and "turned" in caption
     assert "analysed 12 frames" in caption
-    assert len(app.get("video")) == 1
+    shown = player(app)  # browsers cannot play HEVC: the page waited for the playable copy (an H.264 MP4)
+    assert shown["video"].endswith(".mp4") and not shown["message"]
 
 
 @pytest.mark.parametrize(("name", "codec", "options"), [
@@ -317,15 +350,14 @@ def test_a_saved_recording_shows_charts_and_tables_without_video(media: Path) ->
     result = analyse_video(media / "clip.mp4", PoseSettings(), ClipOptions(stride=3), name="clip.mp4")
     app = upload(video_page(), "session.npz", result.to_npz(), "application/octet-stream")
     assert not app.error and not app.exception
-    assert len(app.get("video")) == 0
-    assert "A saved or recorded clip holds poses only" in texts(app.info)
+    shown = player(app)  # the skeleton on a blank stage
+    assert shown["video"] is None and "holds no pictures" in shown["message"] and shown["frames"] == 20
     assert "session.npz · 20 frames over 1.9 s · 960 × 540" in texts(app.caption)
-    assert len(app.get("image")) == 1  # the skeleton drawn for the scrubbed frame
     angles = figure_with_y(app, "Angle (°)")
     np.testing.assert_allclose(array(angles["data"][0]["x"]), result.series.times_s)
     kinds = table_kinds(app)
     assert kinds[:2] == ["landmark", "angle"] and set(kinds[2:]) <= {"event"}  # and the jacks' jumps, if any
-    assert download_labels(app) == CLIP_DOWNLOADS[1:]  # the same files as the video's, but for the video
+    assert download_labels(app) == CLIP_DOWNLOADS  # the same files as the video's
 
 
 # --- bad input -------------------------------------------------------------------------------------------------------
@@ -382,7 +414,7 @@ def test_bad_files_get_a_sentence_and_nothing_crashes(tmp_path: Path, name: str,
     assert len(app.error) == 1, texts(app.error)
     shown = texts(app.error)
     assert words in shown and name in shown and "Traceback" not in shown
-    assert len(app.get("video")) == 0 and len(app.get("plotly_chart")) == 0
+    assert len(app.get("bidi_component")) == 0 and len(app.get("plotly_chart")) == 0
 
 
 def test_a_truncated_video_keeps_the_part_before_the_break(media: Path) -> None:
@@ -392,7 +424,7 @@ def test_a_truncated_video_keeps_the_part_before_the_break(media: Path) -> None:
     assert not app.error
     warning = texts(app.warning)
     assert "could not be read to the end" in warning and "The results below cover the part before the break" in warning
-    assert len(app.get("video")) == 1 and len(figures(app)) == 3
+    assert player(app)["video"] and len(figures(app)) == 3
 
 
 def test_a_video_with_nobody_in_it_says_so(tmp_path: Path) -> None:
@@ -401,7 +433,7 @@ def test_a_video_with_nobody_in_it_says_so(tmp_path: Path) -> None:
     data = encode(tmp_path / "wall.mp4", [np.roll(wall, i, axis=1) for i in range(15)])
     app = upload(video_page(), "wall.mp4", data)
     assert "No person was found in any analysed frame" in texts(app.warning)
-    assert len(app.get("video")) == 1  # the video is still there to look at
+    assert player(app)["video"].endswith(".mp4")  # the video is still there to look at
     assert len(app.get("plotly_chart")) == 0 and len(app.get("download_button")) == 0
 
 
@@ -410,7 +442,7 @@ def test_a_one_frame_video_shows_its_pose_without_curves(tmp_path: Path, clip_fr
     assert not app.error
     assert "single frame" in texts(app.warning)
     assert len(app.dataframe) == 2 and len(app.dataframe[0].value) == 33
-    assert len(app.select_slider) == 0
+    assert player(app)["frames"] == 1
     assert len(figures(app)) == 1  # only the data quality strip
     assert "analysed 1 frame in" in texts(app.caption)
 
@@ -423,7 +455,7 @@ def test_a_4k_60fps_clip_says_it_will_take_a_while_and_works(tmp_path: Path, cli
     settle(app)
     assert not app.error
     assert "analysed 12 frames" in texts(app.caption)
-    assert len(app.get("video")) == 1 and len(figures(app)) == 3
+    assert player(app)["video"] and len(figures(app)) == 3
 
 
 # --- the analysis as a background job --------------------------------------------------------------------------------
@@ -467,7 +499,7 @@ def test_new_pose_settings_replace_the_job(long_video: bytes, analyses: list[Cli
     settle(app)
     assert len(analyses) == 2  # the full model's job was cancelled, the lite one ran
     assert "analysed 600 frames" in texts(app.caption)
-    assert staged_names(temp_dir) == ["upload.mp4"]  # one copy of the upload, no partial preview left
+    assert staged_names(temp_dir) == ["upload.mp4"]  # one copy of the upload, nothing else
 
 
 def test_cancel_stops_the_work_keeps_no_partial_files_and_waits_to_be_asked_again(
@@ -477,8 +509,8 @@ def test_cancel_stops_the_work_keeps_no_partial_files_and_waits_to_be_asked_agai
     app.button(key="cancel_analysis").click().run()
     settle(app, timeout_s=10)
     assert "The analysis was cancelled" in texts(app.info)
-    assert len(app.get("video")) == 0
-    assert staged_names(temp_dir) == ["upload.mp4"]  # the partial annotated video is gone; the upload stays
+    assert len(app.get("bidi_component")) == 0
+    assert staged_names(temp_dir) == ["upload.mp4"]  # nothing but the upload, which stays for a retry
     app.run()
     assert not running(app) and len(analyses) == 1  # it does not start again by itself
 
@@ -522,7 +554,7 @@ def test_the_exercise_comes_from_the_url_and_its_reps_show_with_the_curves(media
     shaded = [s for s in angles["layout"]["shapes"] if s.get("name") == "rep 1"]
     assert len(shaded) == 1 and 0 <= shaded[0]["x0"] < shaded[0]["x1"] <= 2.0
     assert any("Range of motion" in str(f["layout"].get("annotations")) for f in figures(app))
-    assert download_labels(app) == [*CLIP_DOWNLOADS[:4], "Reps CSV", *CLIP_DOWNLOADS[4:]]
+    assert download_labels(app) == [*CLIP_DOWNLOADS[:3], "Reps CSV", *CLIP_DOWNLOADS[3:]]
     assert app.query_params["exercise"] == "jumping_jack"
 
 

@@ -1,11 +1,15 @@
 """The results of a clip, from a video or a webcam recording: one view that both pages show.
 
-Charts, the frame view with its landmark table, the summary, data quality and the downloads, all from the
-clip's one result (ClipResult) and its Kinematics.
+The review player with the frame's landmark table and the measurements, then charts, the summary, data
+quality and the downloads, all from the clip's one result (ClipResult) and its Kinematics. Clicking a chart
+or picking a rep or an event takes the player to that moment; the player's paused frame is the one the
+tables and the charts' cursor show.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,9 +18,7 @@ import streamlit as st
 
 from analysis import exports
 from analysis.angles import ANGLE_NAMES, ANGLES, DEFAULT_VISIBILITY_THRESHOLD
-from analysis.clips import VideoAnalysis
 from analysis.coaching import Coaching
-from analysis.drawing import draw_skeleton_only
 from analysis.figures import (
     Quality,
     exercise_chart,
@@ -29,10 +31,11 @@ from analysis.figures import (
 from analysis.landmarks import LANDMARK_NAMES
 from analysis.reps import ExerciseAnalysis
 from analysis.result import ClipResult
+from analysis.review import measurements_frame, scale_of
 from analysis.series import Kinematics, nyquist_hz
 from analysis.templates import PoseTemplate, TemplateError, furthest_joints, score
 from analysis.uploads import safe_stems
-from analysis.video_io import still_step
+from views.player import Playback, PlayerState, review_player, seek
 from views.shared import escape_markdown
 
 DEFAULT_JOINTS = ["left knee", "right knee", "left hip", "right hip", "left shoulder", "right shoulder"]
@@ -46,86 +49,95 @@ NO_PERSON_IN_CLIP = (
 
 @dataclass(frozen=True)
 class Shown:
-    """What the results view shows. video: the analysis with its annotated preview and stills, None for a saved
-    or recorded clip (the frame view then draws the skeleton). files: the downloads as (label, content, file
-    name, mime), made ahead (a recording's); by default the clip's files, made on click, and the annotated
-    video. stem: the downloads' names start with it (by default the source's name, made safe). coaching: the
-    exercise's reps, the suggestion and the events, when the page computed them."""
+    """What the results view shows. playback: what the review player plays under the poses (the source video, a
+    playable copy, a recording's video, or a blank stage). files: the downloads as (label, content, file name,
+    mime), made ahead (a recording's); by default the clip's files, made on click. more_downloads: the page's
+    own downloads made on request (the Video page's annotated video), drawn beside them. stem: the downloads'
+    names start with it (by default the source's name, made safe). coaching: the exercise's reps, the suggestion
+    and the events, when the page computed them. key: what names this analysis (its content and settings): the
+    player's state, such as the measurements, belongs to it."""
 
     result: ClipResult
     motion: Kinematics
-    video: VideoAnalysis | None = None
+    playback: Playback = Playback()
     files: tuple[tuple[str, bytes, str, str], ...] | None = None
+    more_downloads: Callable[[], None] | None = None
     stem: str | None = None
     coaching: Coaching | None = None
+    key: str = ""
+
+    @property
+    def player_key(self) -> str:
+        return f"player-{hashlib.sha1(self.key.encode()).hexdigest()[:16]}"
+
+
+# Charts and tables whose points and rows take the player to their moment; the charts' x is time in seconds.
+SEEKING_CHARTS = ("angle_chart", "speed_chart", "exercise_chart", "template_chart")
+SEEKING_TABLES = ("rep_table", "events_table")
+CLICK_TO_SEEK = {"on_select": "rerun", "selection_mode": "points"}
 
 
 @st.fragment
 def show_results(shown: Shown) -> None:
-    """Everything below the input; a fragment, so that scrubbing and choosing joints rerun only this."""
+    """Everything below the input; a fragment, so that the player, clicks on charts and choosing joints rerun
+    only this."""
     series, motion = shown.result.series, shown.motion
     for warning in shown.result.warnings:
         st.warning(warning, icon=":material/content_cut:")
     people = np.flatnonzero(series.present.any(axis=0))
     if len(people) == 0:
-        if shown.video:
-            st.video(shown.video.preview)
+        review_player(shown.result, motion, shown.playback, person=None, joints=[], key=shown.player_key)
         st.warning(NO_PERSON_IN_CLIP, icon=":material/person_search:")
         return
-    step = shown.video.still_step if shown.video else still_step(series.frames)
-    scrub_frames = np.arange(0, series.frames, step)
-
-    top = st.columns(2, gap="medium")
-    with top[0]:
-        if shown.video:
-            st.video(shown.video.preview)
-            st.caption("Annotated video (H.264), skeleton on every analysed frame.")
-        else:
-            st.info("A saved or recorded clip holds poses only: the frame view draws its skeleton.",
-                    icon=":material/save:")
-    scrubber, chooser = st.columns([5, 1], vertical_alignment="bottom") if len(people) > 1 else (st.container(), None)
+    coaching = shown.coaching
+    analysis = coaching.exercise if coaching is not None else None
+    chooser, joints_box = st.columns([1, 4], vertical_alignment="bottom") if len(people) > 1 else (None, st.container())
     person = int(people[0])
     if chooser is not None:
         person = chooser.selectbox("Person", people.tolist(), format_func=lambda p: f"person {p + 1} "
                                    f"({int(series.present[:, p].sum())} frames)")
-    frame = 0
-    if len(scrub_frames) > 1:
-        sparse = f" In a clip this long, one frame in {step} can be shown." if step > 1 else ""
-        frame = scrubber.select_slider("Frame at", scrub_frames.tolist(), value=int(scrub_frames[0]),
-                                       format_func=lambda i: f"{series.times_s[i]:.2f} s",
-                                       help="Shows that frame and its landmarks, and marks its time on the "
-                                            f"charts.{sparse}")
+    joints = joints_box.multiselect("Joints", ANGLE_NAMES, default=list(analysis.joints) if analysis and analysis.joints
+                                    else DEFAULT_JOINTS, key="joints", wrap=True,
+                                    placeholder="Choose joints to label and chart",
+                                    help="Their angles are written on the picture and drawn on the charts.")
+    rep_table = _person_rows(exports.reps_frame(coaching), person) if coaching is not None else None
+    event_table = _person_rows(exports.events_frame(coaching), person) if coaching is not None else None
+    _seek_to_clicks(shown.player_key, series.times_s, rep_table, event_table)
+    scale = scale_of(series, motion, person)
+
+    view, tables = st.columns([3, 2], gap="medium")
+    with view:
+        reps = [(r.start_s, r.end_s) for r in analysis.reps_of(person)] if analysis and analysis.exercise.kind == "reps" \
+            else []
+        player = review_player(shown.result, motion, shown.playback, person=person, joints=joints, reps=reps,
+                               metres_per_px=scale, key=shown.player_key)
+    frame = player.frame
     time_s = float(series.times_s[frame])
-    with top[1]:
-        if shown.video and frame // step < len(shown.video.stills):
-            st.image(shown.video.stills[frame // step])
-        else:
-            st.image(draw_skeleton_only(series.frame(frame)))
+    with tables:
+        st.subheader("Landmarks", help="At the frame the player shows once paused. x, y: fraction of the frame's "
+                     "width and height; x_px, y_px: pixels; z: depth relative to the hips; world x, y, z: metres "
+                     "from the point between the hips (y points down).")
         st.caption(f"Frame {int(series.frame_index[frame])} at {time_s:.2f} s"
                    + ("" if series.present[frame, person] else f": person {person + 1} is not in this frame"))
+        landmarks = series.frame_table(frame, person)
+        if not landmarks.empty:
+            st.dataframe(landmarks, hide_index=True, height=360,
+                         column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                        for c in ("x", "y", "z", "visibility", "presence",
+                                                  "world_x", "world_y", "world_z")}
+                         | {c: st.column_config.NumberColumn(format="%.0f") for c in ("x_px", "y_px")})
+        measurements_section(shown, player, scale)
 
-    if shown.coaching is not None and series.frames > 1:
-        exercise_section(shown.coaching, person, series.times_s, time_s)
+    if coaching is not None and series.frames > 1:
+        exercise_section(coaching, rep_table, person, series.times_s, time_s)
     if series.frames == 1:
         st.warning("This video has a single frame, so there is no movement to chart: its landmarks and angle "
                    "summary are below.", icon=":material/movie:")
     charts, tables = st.columns([3, 2], gap="medium")
     with charts:
         if series.frames > 1:
-            curves(shown, person, time_s)
+            curves(shown, person, joints, time_s)
     with tables:
-        st.subheader("Landmarks", help="At the scrubbed frame. x, y: fraction of the frame's width and height; "
-                     "x_px, y_px: pixels; z: depth relative to the hips; world x, y, z: metres from the point "
-                     "between the hips (y points down).")
-        landmarks = series.frame_table(frame, person)
-        if landmarks.empty:
-            st.caption(f"Person {person + 1} was not found in this frame.")
-        else:
-            st.dataframe(landmarks, hide_index=True, height=440,
-                         column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                        for c in ("x", "y", "z", "visibility", "presence",
-                                                  "world_x", "world_y", "world_z")}
-                         | {c: st.column_config.NumberColumn(format="%.0f") for c in ("x_px", "y_px")})
         st.subheader("Summary", help="Over the whole clip, from the smoothed 2D angles: the lowest and highest "
                      "value, their difference (range of motion) and the mean. Segment angles are directions and "
                      "are summarised around the circle.")
@@ -135,8 +147,8 @@ def show_results(shown: Shown) -> None:
                      column_config={c: st.column_config.NumberColumn(f"{c} (°)", format="%.1f")
                                     for c in ("min", "max", "range", "mean")})
 
-    if shown.coaching is not None:
-        events_table(shown.coaching, person)
+    if event_table is not None:
+        events_section(event_table)
     if series.frames > 1:
         template_section(shown, person, frame, time_s)
     quality = Quality.of(series.present[:, person], series.visibility[:, person],
@@ -151,17 +163,14 @@ def show_results(shown: Shown) -> None:
     downloads(shown)
 
 
-def curves(shown: Shown, person: int, time_s: float) -> None:
+def curves(shown: Shown, person: int, joints: list[str], time_s: float) -> None:
     series, motion = shown.result.series, shown.motion
     st.subheader("Joint angles", help="Thin faint lines: the raw angles, frame by frame. Bold: after gap filling "
-                 "and the low-pass filter (sidebar). The dotted red line marks the scrubbed frame.")
-    pick, plane_box = st.columns([5, 2], vertical_alignment="bottom")
+                 "and the low-pass filter (sidebar). The dotted red line marks the player's frame; click a curve "
+                 "to show that moment in the player.")
     coaching = shown.coaching
     analysis = coaching.exercise if coaching is not None else None
-    joints = pick.multiselect("Joints", ANGLE_NAMES, default=list(analysis.joints) if analysis and analysis.joints
-                              else DEFAULT_JOINTS, key="joints",
-                              wrap=True, placeholder="Choose joints to chart")
-    plane = plane_box.segmented_control(
+    plane = st.segmented_control(
         "Angles from", ["2D", "3D"], default="2D", key="plane", required=True,
         format_func=lambda p: {"2D": "Image", "3D": "World"}[p],
         help="Image: in the picture, as you see it (raw and smoothed). World: from the model's 3D landmarks, "
@@ -176,7 +185,7 @@ def curves(shown: Shown, person: int, time_s: float) -> None:
         mark_reps(figure, [r for r in analysis.reps if r.person == person] if analysis else [],
                   [r for r in analysis.partials if r.person == person] if analysis else [],
                   [e for e in coaching.events if e.person == person])
-    st.plotly_chart(figure, key="angle_chart")
+    st.plotly_chart(figure, key="angle_chart", **CLICK_TO_SEEK)
     if motion.smoothing.has_no_effect(series.times_s):
         st.caption(f"The cutoff is at or above {nyquist_hz(series.times_s):.1f} Hz, half the analysed frame rate, "
                    "so the low-pass filter leaves these curves unchanged.")
@@ -191,14 +200,15 @@ def curves(shown: Shown, person: int, time_s: float) -> None:
     if kind == "joints":
         pick.caption("The joints chosen above.")
         st.plotly_chart(time_series(series.times_s, motion.angular_velocity[:, person, columns], joints,
-                                    "Angular velocity (°/s)", marker_s=time_s), key="speed_chart")
+                                    "Angular velocity (°/s)", marker_s=time_s), key="speed_chart", **CLICK_TO_SEEK)
         return
     landmarks = pick.multiselect("Landmarks", LANDMARK_NAMES, default=DEFAULT_SPEED_LANDMARKS, key="speed_landmarks",
                                  wrap=True, placeholder="Choose landmarks to chart")
     points = [LANDMARK_NAMES.index(name) for name in landmarks]
     speeds = motion.speed_m if metres and motion.speed_m is not None else motion.speed_px
     st.plotly_chart(time_series(series.times_s, speeds[:, person, points], landmarks,
-                                "Speed (m/s)" if metres else "Speed (px/s)", marker_s=time_s), key="speed_chart")
+                                "Speed (m/s)" if metres else "Speed (px/s)", marker_s=time_s), key="speed_chart",
+                    **CLICK_TO_SEEK)
     if motion.height_m and not metres:
         st.caption("The height could not calibrate this person: the nose and heels are never all visible, so "
                    "speeds stay in pixels per second.")
@@ -207,7 +217,7 @@ def curves(shown: Shown, person: int, time_s: float) -> None:
 
 
 def downloads(shown: Shown) -> None:
-    """The clip's files (exports.clip_files, as the CLI writes them) and the annotated video, or shown.files."""
+    """The clip's files (exports.clip_files, as the CLI writes them), or shown.files, and the page's own."""
     stem = shown.stem or safe_stems([shown.result.source.name])[0]
     st.subheader("Downloads")
     if shown.files is not None:
@@ -215,12 +225,12 @@ def downloads(shown: Shown) -> None:
     else:
         buttons = [(file.label, file.make, file.name, file.mime)
                    for file in exports.clip_files(shown.result, shown.motion, shown.coaching)]
-        if shown.video:
-            buttons.insert(0, ("Annotated video", shown.video.preview, "annotated.mp4", "video/mp4"))
     row = st.container(horizontal=True)
     for label, data, name, mime in buttons:
         row.download_button(label, data, f"{stem}_{name}", mime, key=f"download_{name}", on_click="ignore",
                             icon=":material/download:")
+    if shown.more_downloads is not None:
+        shown.more_downloads()
     st.caption("Landmarks CSV: raw landmarks, one row per frame, person and landmark. Angles CSV: smoothed 2D "
                "and 3D angles. Summary: settings, counts, range of motion per angle and the exercise. TRC: one "
                "person's smoothed world landmarks for OpenSim. Pose series: the clip, to open here again later. "
@@ -228,12 +238,12 @@ def downloads(shown: Shown) -> None:
 
 
 def template_section(shown: Shown, person: int, frame: int, time_s: float) -> None:
-    """Save the scrubbed frame's pose as a template (a yoga pose, a rehab position), or score the whole clip
+    """Save the player's frame's pose as a template (a yoga pose, a rehab position), or score the whole clip
     against one: a similarity curve over time."""
     series = shown.result.series
     stem = shown.stem or safe_stems([shown.result.source.name])[0]
     st.subheader("Pose template", help="How closely each frame matches a reference pose, 0–100 %, whatever the "
-                 "person's position and size in the picture and a small camera tilt. Save one from the scrubbed "
+                 "person's position and size in the picture and a small camera tilt. Save one from the player's "
                  "frame here or from a photo on the Image page.")
     save, compare = st.columns([1, 2], vertical_alignment="top")
     try:
@@ -268,10 +278,12 @@ def template_section(shown: Shown, person: int, frame: int, time_s: float) -> No
         off = furthest_joints(similarity.joint_error[frame])
         compare.caption(f"At {time_s:.2f} s: {now:.0f} % like {escape_markdown(template.name)}"
                         + (f"; furthest off: {', '.join(j.replace('_', ' ') for j in off)}." if off else "."))
-    st.plotly_chart(similarity_curve(series.times_s, similarity.score, template.name, time_s), key="template_chart")
+    st.plotly_chart(similarity_curve(series.times_s, similarity.score, template.name, time_s), key="template_chart",
+                    **CLICK_TO_SEEK)
 
 
-def exercise_section(coaching: Coaching, person: int, times_s: np.ndarray, time_s: float) -> None:
+def exercise_section(coaching: Coaching, table: pd.DataFrame, person: int, times_s: np.ndarray,
+                     time_s: float) -> None:
     """The exercise for one person: what `auto` found, the warnings, the count and its figures, the signal with
     its thresholds and each rep shaded, the rep (or hold) table with its cues, and the range-of-motion and tempo
     chart."""
@@ -293,25 +305,66 @@ def exercise_section(coaching: Coaching, person: int, times_s: np.ndarray, time_
         return
     for warning in analysis.warnings:
         st.warning(warning, icon=":material/videocam:")
-    table = exports.reps_frame(coaching)
-    table = table[table.person == person + 1].drop(columns="person")
     if analysis.exercise.kind == "hold":
         hold_figures(analysis, table, person)
     else:
         rep_figures(analysis, table, person, times_s, time_s)
 
 
-def events_table(coaching: Coaching, person: int) -> None:
-    """Jumps, falls and partial reps of one person, one row each, as events.csv holds them."""
-    events = exports.events_frame(coaching)
-    events = events[events.person == person + 1].drop(columns="person").dropna(axis=1, how="all")
+def events_section(events: pd.DataFrame) -> None:
+    """Jumps, falls and partial reps of one person, one row each, as events.csv holds them; a row's pick shows
+    its moment in the player."""
+    events = events.dropna(axis=1, how="all")
     if events.empty:
         return
     st.subheader("Events", help="Jumps (take-off to landing, flight time, height from the flight time and, with the "
-                 "height calibration, from the hip rise), falls and partial reps.")
-    st.dataframe(events, hide_index=True, column_config={
-        c: st.column_config.NumberColumn(format="%.2f") for c in events.columns if c.endswith(("_s", "_m"))}
-        | {"note": st.column_config.TextColumn(width="large")})
+                 "height calibration, from the hip rise), falls and partial reps. Pick a row to watch it.")
+    st.dataframe(events, hide_index=True, key="events_table", on_select="rerun", selection_mode="single-row",
+                 column_config={c: st.column_config.NumberColumn(format="%.2f")
+                                for c in events.columns if c.endswith(("_s", "_m"))}
+                 | {"note": st.column_config.TextColumn(width="large")})
+
+
+def _person_rows(table: pd.DataFrame, person: int) -> pd.DataFrame:
+    """One person's rows of reps.csv's or events.csv's table, without the person column, numbered afresh."""
+    return table[table.person == person + 1].drop(columns="person").reset_index(drop=True)
+
+
+def _seek_to_clicks(player_key: str, times_s: np.ndarray, reps: pd.DataFrame | None,
+                    events: pd.DataFrame | None) -> None:
+    """A point just clicked on a chart, or a row just picked in the rep or event table, takes the player there.
+    Each click counts once: the selection stays in the widget's state across reruns."""
+    starts = {"rep_table": reps, "events_table": events}
+    for key in (*SEEKING_CHARTS, *SEEKING_TABLES):
+        selection = (st.session_state.get(key) or {}).get("selection") or {}
+        picked = selection.get("points") or selection.get("rows") or []
+        seen_key = f"{key}__seen"
+        if picked == st.session_state.get(seen_key):
+            continue
+        st.session_state[seen_key] = picked
+        if not picked:
+            continue
+        if key in starts:
+            table = starts[key]
+            if table is not None and picked[0] < len(table):
+                seek(player_key, float(table.start_s.iloc[picked[0]]))
+        elif isinstance(picked[0].get("x"), (int, float)):
+            seek(player_key, float(np.clip(picked[0]["x"], times_s[0], times_s[-1])))
+
+
+def measurements_section(shown: Shown, player: PlayerState, scale: float | None) -> None:
+    """The angles and distances measured in the player: a table and measurements.csv."""
+    if not player.measurements:
+        st.caption("Measure on the picture: pause, choose angle or distance under the player and click the points.")
+        return
+    series = shown.result.series
+    table = measurements_frame(player.measurements, series, scale)
+    st.subheader("Measurements", help="Clicked on paused frames. Angles in degrees, at the middle point; distances "
+                 "in pixels of the analysed frame, or metres once the person's height is given (sidebar).")
+    st.dataframe(table, hide_index=True, column_config={"time_s": st.column_config.NumberColumn("time", format="%.2f s")})
+    stem = shown.stem or safe_stems([shown.result.source.name])[0]
+    st.download_button("Measurements CSV", table.to_csv(index=False), f"{stem}_measurements.csv", "text/csv",
+                       key="download_measurements", on_click="ignore", icon=":material/download:")
 
 
 REP_TABLE = {  # reps.csv's columns the page shows, as the page names them
@@ -345,11 +398,13 @@ def rep_figures(analysis: ExerciseAnalysis, table: pd.DataFrame, person: int, ti
     tempo.metric("Eccentric / concentric", f"{eccentric:.1f} s / {concentric:.1f} s" if reps else "–",
                  help="Mean time of the phase away from and back against the load: for a squat, down and up.")
     st.plotly_chart(exercise_chart(times_s, analysis.signal[:, person], exercise, reps, partials, time_s),
-                    key="exercise_chart")
+                    key="exercise_chart", **CLICK_TO_SEEK)
     if table.empty:
         st.caption("No rep was counted for this person.")
         return
-    st.dataframe(table[list(REP_TABLE)], hide_index=True, column_config=REP_TABLE)
+    st.dataframe(table[list(REP_TABLE)], hide_index=True, column_config=REP_TABLE, key="rep_table",
+                 on_select="rerun", selection_mode="single-row")
+    st.caption("Pick a rep's row to watch it in the player.")
     st.plotly_chart(rep_chart(reps, exercise.target), key="rep_chart")
 
 

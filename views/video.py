@@ -2,7 +2,8 @@
 
 The analysis runs as a background job of this browser session (analysis.clips): this page submits it,
 polls it in a fragment and shows its results, so touching any control, or leaving the page and coming
-back, never stops or restarts it.
+back, never stops or restarts it. The results come as soon as the poses are done: the review player plays
+the upload itself, or a playable copy made afterwards, and the annotated video is made when asked for.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from analysis.clips import ClipSession, VideoUpload
 from analysis.engine import PoseSettings
 from analysis.jobs import Job, JobState
 from analysis.models import ModelError
-from analysis.result import ClipOptions, RecordingError
+from analysis.result import ClipOptions, ClipResult, RecordingError
 from analysis.series import Smoothing
-from analysis.uploads import UploadError, content_digest, known_suffix
+from analysis.uploads import UploadError, content_digest, known_suffix, safe_stems
 from analysis.video_io import VideoError
+from views.player import Playback
 from views.results import Shown, show_results
 from views.shared import escape_markdown, exercise_sidebar, pose_settings_sidebar, show_model_error
 
@@ -68,12 +70,59 @@ def clip_options(upload: VideoUpload, privacy: bool) -> ClipOptions:
 def job_panel(session: ClipSession, job: Job) -> None:
     """The job's progress, refreshed on its own; once the job has finished, the whole page shows the outcome."""
     if job.state.finished:
-        st.rerun()
+        st.rerun(scope="app")
     bar, button = st.columns([7, 1], vertical_alignment="center")
     progress = job.progress
     bar.progress(progress.fraction if progress else 0.0, text=clips.job_sentence(job))
     button.button("Cancel", key="cancel_analysis", on_click=session.cancel, icon=":material/stop:",
                   help="Stop the analysis. Nothing is kept, and temporary files are removed.")
+
+
+@st.fragment(run_every=POLL_S)
+def follow_up_panel(job: Job, what: str) -> None:
+    """A follow-up job's progress (a playable copy, the annotated video); the page shows its outcome when done."""
+    if job.state.finished:
+        st.rerun(scope="app")
+    progress = job.progress
+    st.progress(progress.fraction if progress else 0.0, text=f"{what}: {clips.job_sentence(job)}")
+
+
+def playback(session: ClipSession, upload: VideoUpload, privacy: bool) -> Playback:
+    """What the player plays: nothing in privacy mode, the upload when the browser plays it, else its copy."""
+    if privacy:
+        return Playback(note="Privacy mode: the video is not sent to the browser, so the skeleton is drawn on a "
+                             "blank background.")
+    if upload.playable:
+        return Playback(upload.data, upload.mimetype)
+    copy = session.playable_copy()
+    if not isinstance(copy, Job):
+        return Playback(copy)
+    codec = upload.info.codec.upper()
+    if copy.state is JobState.FAILED:
+        session.forget_video(copy)
+        return Playback(note=f"Browsers cannot play this {codec} video and no playable copy could be made "
+                             f"({copy.error}), so the skeleton is drawn on a blank background.")
+    follow_up_panel(copy, f"Browsers cannot play {codec} video, so a playable copy is being made")
+    return Playback(note=f"Browsers cannot play {codec} video: the picture appears once its playable copy is "
+                         "ready (just above). Until then the skeleton is drawn on a blank background.")
+
+
+def annotated_download(session: ClipSession, result: ClipResult, settings: PoseSettings, name: str) -> None:
+    """The annotated video, made when the user asks (with progress), then downloadable."""
+    made = session.annotated_video(result, settings)
+    if made is None:
+        st.button("Make the annotated video", icon=":material/movie:", on_click=session.annotated_video,
+                  args=(result, settings, True),
+                  help="An MP4 with the skeleton drawn into the picture, as the command line writes it.")
+    elif isinstance(made, Job):
+        if made.state is JobState.FAILED:
+            st.error(f"The annotated video could not be made: {made.error}", icon=":material/movie:")
+            st.button("Try again", key="annotated_again", on_click=session.forget_video, args=(made,))
+        else:
+            follow_up_panel(made, "Making the annotated video")
+    else:
+        st.download_button("Annotated video", made, f"{safe_stems([name])[0]}_annotated.mp4", "video/mp4",
+                           key="download_annotated", on_click="ignore", icon=":material/download:")
 
 
 def video_view(session: ClipSession, upload: VideoUpload, settings: PoseSettings, privacy: bool,
@@ -101,9 +150,10 @@ def video_view(session: ClipSession, upload: VideoUpload, settings: PoseSettings
         outcome = outcome.result
     caption.caption(clips.video_caption(escape_markdown(upload.name), upload.info, outcome))
     key = clips.analysis_key(upload.staged.digest, settings, options)
-    motion = clips.motion(key, outcome.result, smoothing, height_m)
-    show_results(Shown(outcome.result, motion, outcome,
-                       coaching=clips.coaching(key, outcome.result, motion, exercise)))
+    motion = clips.motion(key, outcome, smoothing, height_m)
+    show_results(Shown(outcome, motion, playback(session, upload, privacy),
+                       more_downloads=lambda: annotated_download(session, outcome, settings, upload.name),
+                       coaching=clips.coaching(key, outcome, motion, exercise), key=key))
 
 
 def recording_view(data: memoryview, name: str, smoothing: Smoothing, height_m: float | None,
@@ -114,7 +164,9 @@ def recording_view(data: memoryview, name: str, smoothing: Smoothing, height_m: 
     st.caption(f"{escape_markdown(name)} · {series.frames} frames over "
                f"{float(series.times_s[-1] - series.times_s[0]):.1f} s · {series.width} × {series.height}")
     motion = clips.motion(digest, result, smoothing, height_m)
-    show_results(Shown(result, motion, coaching=clips.coaching(digest, result, motion, exercise)))
+    show_results(Shown(result, motion, Playback(note="A saved pose series holds no pictures: the skeleton is drawn on "
+                                                     "a blank background."),
+                       coaching=clips.coaching(digest, result, motion, exercise), key=digest))
 
 
 st.title("Video")
@@ -131,11 +183,11 @@ try:
     else:
         if chosen is not None:
             with st.spinner("Reading the video…"):
-                this_session.use_upload(chosen.file_id, chosen.getbuffer(), chosen.name,
+                this_session.use_upload(chosen.file_id, chosen.getvalue(), chosen.name,
                                         known_suffix(chosen.name, clips.VIDEO_TYPES, "video"))
         if (current := this_session.upload) is None:
-            st.caption("Drop a training video: the skeleton on every frame, joint angles and speeds over time, a "
-                       "frame scrubber with its landmarks, a summary per joint and exports. Everything is computed "
+            st.caption("Drop a training video: a player with the skeleton and angles over every frame, frame "
+                       "stepping and measuring, joint angles and speeds over time, a summary per joint and exports. Everything is computed "
                        "on this machine; the video never leaves it.")
         else:
             if chosen is None:

@@ -18,6 +18,7 @@ from analysis.live_timing import LiveStats
 from analysis.recording import Recording
 from analysis.templates import PoseTemplate, TemplateError
 from views.ice import IceConfigError, ice_servers_from, rtc_configuration
+from views.player import Playback
 from views.results import Shown, show_results
 from views.shared import escape_markdown, exercise_sidebar, pose_settings_sidebar
 
@@ -295,8 +296,10 @@ def show_recording(recording: Recording) -> None:
     st.caption(f"Started {recording.started:%H:%M:%S}: {series.times_s[-1]:.1f} s, {series.frames} frames "
                f"({result.capture_fps:.1f} frames/s{analysed}), {series.width} × {series.height} px, "
                f"{people} {'person' if people == 1 else 'people'} found.")
-    show_results(Shown(result, recording.kinematics, files=recording.files, stem=recording.stem,
-                       coaching=recording.coaching))
+    shown_video = Playback(recording.video) if recording.video is not None else Playback(
+        note="Recorded without the camera video: the skeleton is drawn on a blank background.")
+    show_results(Shown(result, recording.kinematics, shown_video, files=recording.files, stem=recording.stem,
+                       coaching=recording.coaching, key=f"recording {recording.started.isoformat()}"))
 
 
 st.title("Webcam")

@@ -119,21 +119,23 @@ def sessions_leave_nothing(app: AppServer, page: Page) -> Iterator[None]:
     wait_for_leftovers(app, [])
 
 
-def test_clip_plays_its_annotated_video_and_draws_the_charts(page: Page, app: AppServer, media: Path) -> None:
+def test_clip_plays_in_the_player_and_draws_the_charts(page: Page, app: AppServer, media: Path) -> None:
     open_video_page(page, app)
     started = time.perf_counter()
     upload_files(page, media / "clip.mp4")
 
-    video = page.locator("video")
-    wait_visible(video, app, "The annotated video")
+    player = page.locator(".ps-player")
+    wait_visible(player, app, "The review player")
     charts = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot')
     wait_visible(charts.nth(2), app, "The third chart")
-    print(f"\nclip.mp4: annotated video after {time.perf_counter() - started:.1f} s (incl. the upload), ", end="")
+    print(f"\nclip.mp4: player after {time.perf_counter() - started:.1f} s (incl. the upload), ", end="")
     wait_for_app_idle(page)
     print(f"whole page after {time.perf_counter() - started:.1f} s")
     expect(page.get_by_text(re.compile(r"analysed 60 frames in [\d.]+ s"))).to_be_visible()
+    expect(player).to_have_attribute("data-state", "ready")
 
-    # The annotated video really plays: decoded frames of the preview's size, and time moves on after play().
+    # The upload itself plays in the player: the source's own frames and size, and time moves on after play().
+    video = player.locator("video")
     expect(video).to_have_count(1)
     playing = video.evaluate("""async v => {
         if (v.readyState < 1) await new Promise(r => v.addEventListener('loadedmetadata', r, {once: true}));
@@ -169,22 +171,26 @@ def test_clip_plays_its_annotated_video_and_draws_the_charts(page: Page, app: Ap
     assert quality["notes"] == ["every frame clean"], drawn
     assert all(chart["marker"] == [0] for chart in drawn), drawn
 
-    # Scrub to 1 s with the keyboard: the frame, its caption and every marker follow.
-    scrubber = page.locator('[data-testid="stSlider"]').filter(has_text="Frame at").get_by_role("slider")
-    scrubber.focus()
+    # Step to 1 s with the keyboard in the player: the caption and every chart's marker follow.
+    video.evaluate("v => { v.pause(); v.currentTime = 0; }")
+    expect(player).to_have_attribute("data-frame", "0")
+    player.locator("[data-action=back]").click()  # stays on the first frame, and gives the player the focus
     for _ in range(30):
-        scrubber.press("ArrowRight")
+        page.keyboard.press("ArrowRight")
     wait_visible(page.get_by_text("Frame 30 at 1.00 s"), app, "The caption of frame 30", 30_000)
     page.wait_for_function("""() => [...document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')]
         .every(p => (p.layout.shapes || []).some(s => s.name === 'scrubbed time' && Math.abs(s.x0 - 1) < 1e-3))""",
                            timeout=30_000)
     wait_for_app_idle(page)
 
-    # Every export downloads, most of them made on the server when clicked.
+    # Every export downloads, most of them made on the server when clicked; the annotated video once asked for.
     downloads = page.get_by_test_id("stDownloadButton")
-    expect(downloads).to_have_count(8)  # the clip's seven files, and the scrubbed frame as a pose template
-    expect(downloads).to_contain_text(["This frame as a template", "Annotated video", "Landmarks CSV", "Angles CSV",
-                                       "Summary JSON", "Events CSV", "TRC person 1", "Pose series (.npz)"])
+    expect(downloads).to_have_count(7)  # the clip's six files, and the player's frame as a pose template
+    page.get_by_role("button", name="Make the annotated video").click()
+    wait_visible(downloads.filter(has_text="Annotated video"), app, "The annotated video's download", 60_000)
+    expect(downloads).to_contain_text(["This frame as a template", "Landmarks CSV", "Angles CSV",
+                                       "Summary JSON", "Events CSV", "TRC person 1", "Pose series (.npz)",
+                                       "Annotated video"])
     files = {}
     for label in ["Annotated video", "Landmarks CSV", "Angles CSV", "Summary JSON", "Events CSV", "TRC person 1",
                   "Pose series (.npz)"]:
@@ -251,20 +257,16 @@ def test_cancel_stops_the_analysis_and_removes_its_files(page: Page, app: AppSer
     upload_files(page, long_video)
     progress = page.get_by_test_id("stProgress")
     wait_visible(progress.filter(has_text=PROGRESS), app, "The progress bar with frames, rate and time left")
-    deadline = time.monotonic() + 30  # the staged upload, and the annotated video being written beside it
-    while len(leftovers(app)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    files = leftovers(app)
-    assert len(files) == 2 and "upload.mp4" in files and files[0].startswith("annotated-"), files
+    assert leftovers(app) == ["upload.mp4"]  # the staged upload, and nothing written beside it while analysing
 
     page.get_by_role("button", name="Cancel").click()
     cancelled = page.get_by_test_id("stAlert").filter(has_text="The analysis was cancelled")
     wait_visible(cancelled, app, "The 'cancelled' sentence", 30_000)
     wait_for_app_idle(page)
     expect(progress).to_have_count(0)
-    expect(page.locator("video")).to_have_count(0)
+    expect(page.locator(".ps-player")).to_have_count(0)
     assert_no_exception(page)
-    wait_for_leftovers(app, ["upload.mp4"])  # the partial annotated video is gone; the upload stays for a retry
+    wait_for_leftovers(app, ["upload.mp4"])  # the upload stays for a retry
 
     # It starts again only when asked, and can be cancelled again.
     page.get_by_role("button", name="Analyse again").click()
@@ -335,7 +337,7 @@ def test_two_sessions_analyse_at_once_each_with_its_own_job_and_results(
                      120_000)
         for tab in (page, other):
             wait_for_app_idle(tab)
-            expect(tab.locator("video")).to_have_count(1)
+            expect(tab.locator(".ps-player video")).to_have_count(1)
             assert_no_exception(tab)
     finally:
         other.context.close()

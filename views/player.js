@@ -96,6 +96,7 @@ class Player {
       if (this.destroyed) return;
       this.root.dataset.shownTime = meta.mediaTime.toFixed(6);
       this.onTime(meta.mediaTime);
+      if (this.video.paused) this.scheduleReport();  // the frame now on screen, once the seeking has settled
       this.video.requestVideoFrameCallback(onVideoFrame);
     };
     this.video.requestVideoFrameCallback(onVideoFrame);
@@ -349,7 +350,8 @@ class Player {
   scheduleReport() {
     clearTimeout(this.reportTimer);
     this.reportTimer = setTimeout(() => {
-      if (this.playing() || this.scrubbing || !this.track || !this.setState) return;
+      if (this.playing() || this.scrubbing || this.video.seeking || this.queuedSeek !== null || !this.track
+          || !this.setState) return;
       if (this.frame !== this.reported) {
         this.reported = this.frame;
         this.setState("frame", this.frame);

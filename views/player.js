@@ -500,6 +500,30 @@ class Player {
     this.root.dataset.frame = String(frame);
     this.root.dataset.time = t.toFixed(6);
     this.drawTimeline();
+    this.moveChartCursors(t);
+  }
+
+  // The page's Plotly charts over time (x axis titled data.time_title) get a cursor that follows the video while
+  // it plays: a line placed with Plotly's own axis mapping. When paused, the page redraws its own marker there.
+  moveChartCursors(t) {
+    for (const plot of document.querySelectorAll(".js-plotly-plot")) {
+      const layout = plot._fullLayout;
+      const xaxis = layout && layout.xaxis, yaxis = layout && layout.yaxis;
+      const container = plot.querySelector(".svg-container");
+      if (!xaxis || !yaxis || !container || !xaxis.d2p || !layout.xaxis.title || layout.xaxis.title.text !== this.data.time_title) continue;
+      let cursor = container.querySelector(":scope > .ps-chart-cursor");
+      if (!cursor) {
+        cursor = el("div", { class: "ps-chart-cursor" }, container);
+        Object.assign(cursor.style, { position: "absolute", width: "0", borderLeft: "2px solid rgba(230, 30, 30, 0.75)",
+                                      pointerEvents: "none", zIndex: "1" });
+      }
+      const x = xaxis._offset + xaxis.d2p(t);
+      const inside = Number.isFinite(x) && x >= xaxis._offset && x <= xaxis._offset + xaxis._length;
+      cursor.style.display = inside ? "block" : "none";
+      cursor.style.left = `${x - 1}px`;
+      cursor.style.top = `${yaxis._offset}px`;
+      cursor.style.height = `${yaxis._length}px`;
+    }
   }
 
   anchor(frame, person, angle) {

@@ -17,7 +17,7 @@ from streamlit import runtime
 
 from analysis.angles import ANGLE_NAMES, DEFAULT_VISIBILITY_THRESHOLD
 from analysis.drawing import FACE
-from analysis.figures import CURVE_COLOURS
+from analysis.figures import CURVE_COLOURS, TIME_TITLE
 from analysis.landmarks import BONES
 from analysis.result import ClipResult
 from analysis.review import Measurement, PoseTrack, read_measurements
@@ -89,6 +89,7 @@ def review_player(result: ClipResult, motion: Kinematics, playback: Playback, *,
                           "label": m.label(metres_per_px)} for m in measured],
         "seek": st.session_state.get(f"{key}__seek"),
         "message": playback.note,
+        "time_title": TIME_TITLE,  # the page's charts over time, whose cursor follows the video
     }
     shown = _PLAYER(data=data, key=key, default={"frame": 0, "measurements": []},
                     on_frame_change=lambda: None, on_measurements_change=lambda: None)

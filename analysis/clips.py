@@ -73,11 +73,11 @@ class VideoUpload:
     @property
     def playable(self) -> bool:
         """Whether the browser plays the file itself; otherwise it gets a playable copy."""
-        return browser_playable(self.info.codec, self.staged.path.suffix) and self.staged.path.suffix in MIMETYPES
+        return browser_playable(self.info.codec, self.staged.path.suffix) and self.mimetype is not None
 
     @property
-    def mimetype(self) -> str:
-        return MIMETYPES.get(self.staged.path.suffix, "video/mp4")
+    def mimetype(self) -> str | None:
+        return MIMETYPES.get(self.staged.path.suffix.lower())
 
 
 def analysis_key(digest: str, settings: PoseSettings, options: ClipOptions) -> str:

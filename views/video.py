@@ -92,7 +92,7 @@ def playback(session: ClipSession, upload: VideoUpload, privacy: bool) -> Playba
     if privacy:
         return Playback(note="Privacy mode: the video is not sent to the browser, so the skeleton is drawn on a "
                              "blank background.")
-    if upload.playable:
+    if upload.playable and upload.mimetype:
         return Playback(upload.data, upload.mimetype)
     copy = session.playable_copy()
     if not isinstance(copy, Job):

@@ -3,8 +3,9 @@ job that outlives the page's reruns, and keep finished analyses in a bounded cac
 
 A ClipSession belongs to one browser session: its current video and its jobs. The analysis is pose
 estimation only: the browser plays the video and draws the poses over it. Two follow-up jobs make what the
-browser cannot have straight away: a playable copy of a video it cannot decode (HEVC, AVI, ...), started
-once the poses are done so that it never delays them, and the annotated video, made when the user asks.
+browser cannot have straight away: the review copy (analysis.playback.make_proxy: H.264 with short groups
+of frames, so that any browser plays it and steps through it in milliseconds), started once the poses are
+done so that it never delays them, and the annotated video, made when the user asks.
 A new file or new pose settings replace the analysis; smoothing, charts and leaving the page do not touch
 it. Jobs of all sessions share one JobRunner, so two never fight over the cores: the later one waits.
 """
@@ -39,8 +40,8 @@ HEAVY_FPS = 50
 HEAVY_FRAMES = 9000  # five minutes at 30 frames/s
 CONCURRENT_JOBS = 1  # pose estimation already keeps two cores busy: more at once only slows each one down
 
-# Process-wide bounds: a 10-minute clip's analysis is about 60 MB, its kinematics 30 MB; a playable copy or an
-# annotated video of it 50 to 150 MB.
+# Process-wide bounds: a 10-minute clip's analysis is about 60 MB, its kinematics 30 MB; a review copy or an
+# annotated video of it 50 to 250 MB.
 ANALYSES: BoundedCache[ClipResult] = BoundedCache(max_entries=8, max_bytes=512 << 20)
 VIDEOS: BoundedCache[bytes] = BoundedCache(max_entries=6, max_bytes=1024 << 20)
 MOTIONS: BoundedCache[Kinematics] = BoundedCache(max_entries=16, max_bytes=384 << 20)
@@ -72,7 +73,7 @@ class VideoUpload:
 
     @property
     def playable(self) -> bool:
-        """Whether the browser plays the file itself; otherwise it gets a playable copy."""
+        """Whether the browser plays the file itself (until its review copy is ready)."""
         return browser_playable(self.info.codec, self.staged.path.suffix) and self.mimetype is not None
 
     @property
@@ -207,12 +208,12 @@ class ClipSession:
             self.job = RUNNER.submit(key, work)
             return self.job
 
-    def playable_copy(self) -> bytes | Job[bytes]:
-        """An H.264 copy of the current upload for the browser to play, for a video it cannot play itself; made
-        once per content. Ask after the analysis: jobs run in turn, so the copy never delays the poses."""
+    def review_copy(self) -> bytes | Job[bytes]:
+        """The review copy of the current upload, made once per content. Ask after the analysis: jobs run in
+        turn, so the copy never delays the poses."""
         with self._lock:
             upload = self._current()
-            return self._video(f"{upload.staged.digest}|playable",
+            return self._video(f"{upload.staged.digest}|review",
                                lambda progress, stop: _made_video(upload, lambda path: make_proxy(
                                    upload.staged.path, path, progress, stop)))
 

@@ -1,5 +1,5 @@
-"""Videos for the browser's player: which sources it plays as they are, a light proxy for those it does not,
-and the annotated video made on demand after an analysis.
+"""Videos for the browser's player: which sources it plays as they are, the review copy (proxy) every video
+gets, which any browser plays and steps through fast, and the annotated video made on demand after an analysis.
 
 The Video page plays the user's own video with the skeleton drawn over it on a canvas, finding the pose to
 draw by the video's currentTime in the series' times_s. That only works if the video the browser plays
@@ -36,6 +36,7 @@ PLAYABLE_CODECS = frozenset({
     "libdav1d",  # AV1: FFmpeg names the codec after the decoder it picked, dav1d
 })
 PLAYABLE_CONTAINERS = frozenset({".mp4", ".m4v", ".mov", ".webm"})
+REVIEW_KEYFRAME_EVERY = 12
 # A source matched to an analysis may differ from the analysis's times by this much (the encoder's clock, and
 # the series' float64 times, are far finer).
 _MATCH_S = 1e-3
@@ -49,8 +50,11 @@ def browser_playable(codec: str, suffix: str) -> bool:
 
 def make_proxy(path: PathLike, out_path: PathLike, on_progress: Callable[[Progress], None] | None = None,
                stop: threading.Event | None = None, max_side: int = 1280) -> None:
-    """Write an H.264 MP4 of the whole video for playback only: upright, the longer side at most max_side,
-    every frame at the time read_frames gives it (from 0 s at the start of the video).
+    """Write an H.264 MP4 of the whole video for review only: upright, the longer side at most max_side,
+    every frame at the time read_frames gives it (from 0 s at the start of the video), and a keyframe every
+    REVIEW_KEYFRAME_EVERY frames. Browsers play it whatever the source's codec, and step through it fast: a
+    seek decodes from the keyframe before, so a phone video's 1–4 s groups make each step of a 1080p clip
+    take 0.3–1 s, where these take 20–30 ms (benchmarks/player_bench.py).
 
     Frames that repeat an earlier time are left out, as analyse_video leaves them out. A video that breaks
     off part-way gives the proxy of the part before the break, as the analysis keeps that part; VideoError
@@ -61,7 +65,7 @@ def make_proxy(path: PathLike, out_path: PathLike, on_progress: Callable[[Progre
     watch = Watch(stop, on_progress, expected_frames(info, ClipOptions()), "making of the playback video")
     watch()
     painter = PreviewPainter(max_side)
-    with VideoWriter(out_path, fps=info.fps or 30.0) as writer, \
+    with VideoWriter(out_path, fps=info.fps or 30.0, keyframe_every=REVIEW_KEYFRAME_EVERY) as writer, \
             contextlib.closing(read_frames(path, max_side=max_side)) as frames:
         last_s = None
         for _, time_s, rgb in _up_to_a_break(frames):

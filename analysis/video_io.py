@@ -199,7 +199,8 @@ class VideoWriter:
     starts at the first frame's time. fps is the nominal rate, for the encoder's bit budget
     and the last frame's duration. scale_to_max_side shrinks frames (never enlarges) so that
     the longer side is at most that, for light previews. Odd sizes lose a row or column, as
-    H.264 in yuv420p needs even ones.
+    H.264 in yuv420p needs even ones. keyframe_every: a keyframe every that many frames (and a
+    stream that decodes fast), for a video that is stepped through frame by frame.
 
     An error on the encoding thread is raised again by the next write() or by close(); a full disk
     says so in a sentence. If anything fails, or the `with` block raises, or abort() is called, the
@@ -209,12 +210,15 @@ class VideoWriter:
     """
 
     def __init__(self, path: PathLike, fps: float = 30.0, scale_to_max_side: int | None = None,
-                 crf: int = 23, preset: str = "veryfast", queue_size: int = 8) -> None:
+                 crf: int = 23, preset: str = "veryfast", queue_size: int = 8,
+                 keyframe_every: int | None = None) -> None:
         self.path = os.fspath(path)
         self._fps = Fraction(fps).limit_denominator(1001)
         self._codec_options = {"crf": str(crf), "preset": preset,
                                # B-frames would make the mp4 muxer cut the last frames of variable-rate video.
                                "bf": "0"}
+        if keyframe_every:  # a browser seeks by decoding from the keyframe before: short groups seek fast
+            self._codec_options |= {"g": str(keyframe_every), "tune": "fastdecode"}
         self._max_side = scale_to_max_side
         self._queue: queue.Queue[tuple[np.ndarray, float] | None] = queue.Queue(queue_size)
         self._error: BaseException | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -72,7 +73,7 @@ def test_the_annotated_video_is_a_follow_up_job_made_once_when_asked(media: Path
     assert made is job.result and made[4:8] == b"ftyp"  # from the cache now
 
 
-def test_an_avi_gets_a_playable_copy_after_its_analysis(media: Path, tmp_path: Path,
+def test_an_avi_gets_a_review_copy_after_its_analysis(media: Path, tmp_path: Path,
                                                         sessions: list[ClipSession]) -> None:
     avi = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(avi), cv2.VideoWriter_fourcc(*"MJPG"), 30, (960, 540))
@@ -85,13 +86,17 @@ def test_an_avi_gets_a_playable_copy_after_its_analysis(media: Path, tmp_path: P
     assert not upload.playable and upload.info.codec == "mjpeg"
     analysis = session.analysis(PoseSettings(), ClipOptions())
     assert isinstance(analysis, Job)
-    copy = session.playable_copy()
+    copy = session.review_copy()
     assert isinstance(copy, Job) and copy.state is JobState.QUEUED  # behind the analysis: never delays the poses
     assert analysis.wait(120) and copy.wait(120) and copy.state is JobState.DONE
     staged = tmp_path / "copy.mp4"
     staged.write_bytes(copy.result)
     times = [time_s for _, time_s, _ in read_frames(staged)]
     np.testing.assert_allclose(times, analysis.result.series.times_s, atol=1e-3)  # frame for frame the same times
+    with av.open(str(staged)) as container:  # H.264 with a keyframe every 12 frames: any step decodes 12 at most
+        stream = container.streams.video[0]
+        keyframes = [packet.pts for packet in container.demux(stream) if packet.is_keyframe]
+    assert stream.codec_context.name == "h264" and len(keyframes) == 5  # 60 frames
 
 
 def test_asking_again_keeps_the_job_and_new_settings_replace_it(media: Path, sessions: list[ClipSession]) -> None:

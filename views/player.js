@@ -171,11 +171,12 @@ class Player {
       this.loadTrack(data.poses);
     }
     if (data.video !== this.videoUrl) {
-      const at = this.currentTime();
+      const at = this.currentTime(), wasPlaying = this.playing();
       this.videoUrl = data.video;
-      if (data.video) {
+      if (data.video) {  // the upload, then its review copy: same clock, so it goes on where it was
         this.video.src = data.video;
         this.video.currentTime = at;
+        if (wasPlaying) this.video.play().catch(() => {});
       } else {
         this.video.removeAttribute("src");
         this.video.load();

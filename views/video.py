@@ -88,23 +88,27 @@ def follow_up_panel(job: Job, what: str) -> None:
 
 
 def playback(session: ClipSession, upload: VideoUpload, privacy: bool) -> Playback:
-    """What the player plays: nothing in privacy mode, the upload when the browser plays it, else its copy."""
+    """What the player plays: nothing in privacy mode; the review copy once made, and meanwhile the upload
+    itself when the browser plays it."""
     if privacy:
         return Playback(note="Privacy mode: the video is not sent to the browser, so the skeleton is drawn on a "
                              "blank background.")
-    if upload.playable and upload.mimetype:
-        return Playback(upload.data, upload.mimetype)
-    copy = session.playable_copy()
+    copy = session.review_copy()
     if not isinstance(copy, Job):
         return Playback(copy)
     codec = upload.info.codec.upper()
     if copy.state is JobState.FAILED:
         session.forget_video(copy)
-        return Playback(note=f"Browsers cannot play this {codec} video and no playable copy could be made "
+        if upload.playable and upload.mimetype:
+            return Playback(upload.data, upload.mimetype)
+        return Playback(note=f"Browsers cannot play this {codec} video and no copy could be made for them "
                              f"({copy.error}), so the skeleton is drawn on a blank background.")
-    follow_up_panel(copy, f"Browsers cannot play {codec} video, so a playable copy is being made")
-    return Playback(note=f"Browsers cannot play {codec} video: the picture appears once its playable copy is "
-                         "ready (just above). Until then the skeleton is drawn on a blank background.")
+    if upload.playable and upload.mimetype:
+        follow_up_panel(copy, "Preparing frame-by-frame stepping (the video plays meanwhile)")
+        return Playback(upload.data, upload.mimetype)
+    follow_up_panel(copy, f"Browsers cannot play {codec} video, so a copy is being made for them")
+    return Playback(note=f"Browsers cannot play {codec} video: the picture appears once its copy is ready (just "
+                         "above). Until then the skeleton is drawn on a blank background.")
 
 
 def annotated_download(session: ClipSession, result: ClipResult, settings: PoseSettings, name: str) -> None:

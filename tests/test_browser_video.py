@@ -343,6 +343,37 @@ def test_two_sessions_analyse_at_once_each_with_its_own_job_and_results(
         other.context.close()
 
 
+def test_the_player_loops_a_range_at_the_speed_chosen(page: Page, app: AppServer, media: Path) -> None:
+    open_video_page(page, app)
+    upload_files(page, media / "jacks5.mp4")
+    player = page.locator(".ps-player")
+    wait_visible(player, app, "The review player")
+    expect(player).to_have_attribute("data-state", "ready", timeout=RESULT_TIMEOUT_MS)
+    wait_for_app_idle(page)
+    video = player.locator("video")
+    speed = player.locator("input[type=range]")
+    speed.fill("2")  # the fastest: 2x
+    assert video.evaluate("v => v.playbackRate") == 2
+    video.evaluate("v => { v.pause(); v.currentTime = 1.0; }")
+    expect(player).to_have_attribute("data-frame", "30")
+    player.locator("[data-action=loop-start]").click()
+    video.evaluate("v => { v.currentTime = 2.0; }")
+    expect(player).to_have_attribute("data-frame", "60")
+    player.locator("[data-action=loop-end]").click()
+    expect(player.get_by_role("checkbox", name="Loop")).to_be_checked()
+    player.locator("[data-action=play]").click()
+    times = []  # 3 s at 2x would run past 2.0 s six times over without the loop
+    for _ in range(30):
+        page.wait_for_timeout(100)
+        times.append(float(player.get_attribute("data-time")))
+    player.locator("[data-action=play]").click()
+    assert min(times) >= 1.0 - 1e-3 and max(times) <= 2.0 + 0.05, times
+    assert any(later < earlier for earlier, later in zip(times, times[1:])), f"it never looped back: {times}"
+    speed.fill("0.1")  # the slowest
+    assert video.evaluate("v => v.playbackRate") == pytest.approx(0.1)
+    assert_no_exception(page)
+
+
 def test_a_text_file_named_mp4_gets_a_sentence(page: Page, app: AppServer, tmp_path: Path) -> None:
     fake = tmp_path / "notes.mp4"
     fake.write_text("These are my training notes, not a video.\n" * 20)

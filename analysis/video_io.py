@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import math
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from types import TracebackType
@@ -34,9 +33,6 @@ _TRUNCATION_SLACK_S = 0.5
 _ROTATIONS = {1: cv2.ROTATE_90_COUNTERCLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_CLOCKWISE}
 # The MPEG clock: exact for 24, 25, 30, 50, 60 and 29.97 fps, and for milliseconds.
 _TIME_BASE = Fraction(1, 90_000)
-# A frame scrubber keeps at most this many stills (a longer clip keeps every nth frame), at most this big.
-MAX_STILLS = 600
-STILL_MAX_SIDE = 720
 # How often a wait on another thread looks up to see whether it should stop.
 POLL_S = 0.05
 # abort() waits at most this long for the encoding thread to finish the frame it is on.
@@ -159,35 +155,6 @@ def read_frames(path: PathLike, start_s: float = 0.0, end_s: float | None = None
         duration = _duration_s(stream)
         if duration is not None and time_s < duration - _TRUNCATION_SLACK_S:
             raise _truncated(read)
-
-
-def still_step(frames: int, max_stills: int = MAX_STILLS) -> int:
-    """Keep every this-many-th frame so that a clip of `frames` frames gives at most `max_stills` stills.
-
-    Why: stills are held in memory (and in Streamlit's cache) for the whole session, so their number
-    is capped; a short clip keeps every frame (1).
-    """
-    return max(1, math.ceil(frames / max_stills))
-
-
-def jpeg_stills(path: PathLike, step: int, max_side: int = STILL_MAX_SIDE,
-                on_frame: Callable[[], None] | None = None) -> Iterator[bytes]:
-    """Every `step`-th frame of a video as a JPEG (quality 85, longer side at most max_side), decoded in one pass.
-
-    Why: seeking in an H.264 video for each move of a frame scrubber would cost up to 250 decoded frames
-    (x264's keyframe interval), 0.2–0.8 s; one pass costs about 2 ms a frame, and then every scrub is
-    instant. on_frame is called before each frame is encoded (a progress bar; an exception it raises
-    stops the pass). A video that breaks off part-way yields the stills decoded so far, without error.
-    """
-    try:
-        for _, _, rgb in read_frames(path, stride=step, max_side=max_side):
-            if on_frame is not None:
-                on_frame()
-            ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
-            if ok:
-                yield jpeg.tobytes()
-    except VideoError:
-        return
 
 
 class VideoWriter:

@@ -12,19 +12,15 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 import pytest
 
 from analysis.video_io import (
     ABORT_WAIT_S,
-    MAX_STILLS,
     VideoError,
     VideoWriter,
-    jpeg_stills,
     probe,
     read_frames,
-    still_step,
 )
 
 W, H = 160, 96
@@ -300,50 +296,6 @@ def test_fraction_frame_rates_are_accepted(tmp_path: Path) -> None:
 
 # stills for the frame scrubber
 
-def _decode_jpeg(jpeg: bytes) -> np.ndarray:
-    return cv2.cvtColor(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-
-
-def test_still_step_keeps_at_most_max_stills() -> None:
-    assert [still_step(n) for n in (0, 1, MAX_STILLS, MAX_STILLS + 1, 2 * MAX_STILLS, 2 * MAX_STILLS + 1)] == \
-        [1, 1, 1, 2, 2, 3]
-    for frames in (1, 599, 601, 9000, 54_321):
-        assert len(range(0, frames, still_step(frames))) <= MAX_STILLS
-    assert still_step(10, max_stills=3) == 4
-
-
-def test_jpeg_stills_are_every_nth_frame_in_one_pass(tmp_path: Path) -> None:
-    path = tmp_path / "clip.mp4"
-    _write_with_writer(path, 30)
-    calls: list[None] = []
-    stills = list(jpeg_stills(path, 4, on_frame=lambda: calls.append(None)))
-    assert len(stills) == len(calls) == 8  # frames 0, 4, ..., 28
-    for k, jpeg in enumerate(stills):
-        assert jpeg[:2] == b"\xff\xd8"  # a JPEG
-        rgb = _decode_jpeg(jpeg)
-        assert rgb.shape == (H, W, 3)
-        assert round(_square_index(rgb)) == 4 * k  # still k shows frame k × step
-
-
-def test_jpeg_stills_shrink_to_max_side(tmp_path: Path) -> None:
-    path = tmp_path / "clip.mp4"
-    _write_with_writer(path, 3)
-    assert [_decode_jpeg(j).shape for j in jpeg_stills(path, 1, max_side=80)] == [(48, 80, 3)] * 3
-
-
-def test_jpeg_stills_of_a_broken_video_are_the_ones_decoded_without_an_error(tmp_path: Path) -> None:
-    path = tmp_path / "truncated.mp4"
-    _write_with_writer(path, 60)
-    data = path.read_bytes()
-    media = data.index(b"mdat")
-    path.write_bytes(data[: media + (len(data) - media) // 2])
-    assert 0 < len(list(jpeg_stills(path, 1))) < 60
-    assert list(jpeg_stills(tmp_path / "missing.mp4", 1)) == []
-
-
-# a full disk, and stopping the encoder from another thread
-
-@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
 def test_a_full_disk_is_said_in_a_sentence(tmp_path: Path) -> None:
     # Every write to /dev/full fails as on a full disk (ENOSPC); the video's path is a link to it.
     path = tmp_path / "full.mp4"

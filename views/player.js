@@ -82,6 +82,7 @@ class Player {
     this.measurementsFromPython = false;
     this.scrubbing = false;
     this.queuedSeek = null;
+    this.goingTo = null;         // the frame a step or a scrub is seeking to, until the video is there
     this.curveCache = null;
     this.raf = null;
     this.destroyed = false;
@@ -96,6 +97,7 @@ class Player {
       if (this.destroyed) return;
       this.root.dataset.shownTime = meta.mediaTime.toFixed(6);
       this.onTime(meta.mediaTime);
+      if (!this.video.seeking && this.queuedSeek === null) this.goingTo = null;  // the frame on screen is the one
       if (this.video.paused) this.scheduleReport();  // the frame now on screen, once the seeking has settled
       this.video.requestVideoFrameCallback(onVideoFrame);
     };
@@ -190,7 +192,10 @@ class Player {
     if (data.seek && data.seek.nonce !== this.seekNonce) {
       const first = this.seekNonce === null;
       this.seekNonce = data.seek.nonce;
-      if (!first || data.seek.time_s > 0) this.seekTo(data.seek.time_s);
+      if (!first || data.seek.time_s > 0) {
+        if (this.track) this.seekToFrame(nearest(this.track.times, data.seek.time_s));  // on the frame, not before it
+        else this.seekTo(data.seek.time_s);
+      }
     }
     this.refreshHint();
   }
@@ -299,6 +304,7 @@ class Player {
     const gap = i + 1 < times.length ? times[i + 1] - times[i] : 0.004;
     this.drawFrame(i);
     this.seekTo(times[i] + Math.min(0.001, gap / 4), false);
+    if (this.hasVideo()) this.goingTo = i;  // until the video has got there, steps count from here
   }
 
   seekTo(t, redraw = true) {
@@ -324,17 +330,12 @@ class Player {
     this.scheduleReport();
   }
 
+  // One frame on or back from the frame on screen, or from the one a seek in flight goes to, so that quick steps
+  // add up (not from currentTime: paused in the second half of a frame, that is nearer the next one).
   step(delta) {
     if (!this.track) return;
     this.pause();
-    const target = this.queuedTarget();
-    this.seekToFrame(nearest(this.track.times, target) + delta);
-  }
-
-  // Where the video is going (a seek in flight counts), so that quick steps add up.
-  queuedTarget() {
-    if (this.queuedSeek !== null) return this.queuedSeek;
-    return this.currentTime();
+    this.seekToFrame((this.goingTo ?? this.frame) + delta);
   }
 
   onTime(t) {

@@ -155,7 +155,9 @@ def video_view(session: ClipSession, upload: VideoUpload, settings: PoseSettings
     caption.caption(clips.video_caption(escape_markdown(upload.name), upload.info, outcome))
     key = clips.analysis_key(upload.staged.digest, settings, options)
     motion = clips.motion(key, outcome, smoothing, height_m)
-    show_results(Shown(outcome, motion, playback(session, upload, privacy),
+    with st.container():  # the copy's progress bar comes and goes inside it: the player below stays in place
+        shown_video = playback(session, upload, privacy)
+    show_results(Shown(outcome, motion, shown_video,
                        more_downloads=lambda: annotated_download(session, outcome, settings, upload.name),
                        coaching=clips.coaching(key, outcome, motion, exercise), key=key))
 

@@ -117,20 +117,21 @@ def duration_words(seconds: float) -> str:
     return f"{minutes} min {seconds:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
-def job_sentence(job: Job) -> str:
-    """Where a job is: its place in the queue, or frames done, rate and time left."""
+def job_sentence(job: Job, doing: str = "Analysing") -> str:
+    """Where a job is: its place in the queue, or frames done, rate and time left. doing: what it does to the
+    frames ("Analysing", or a follow-up's "Copying", "Drawing")."""
     if job.state is JobState.QUEUED:
         position = job.queue_position
         ahead = "another analysis" if position in (None, 1) else f"{position} other analyses"
         return f"Waiting for {ahead} to finish: analyses run one at a time on this machine."
     progress = job.progress
     if progress is None or progress.frames_done == 0:
-        return "Loading the pose model and opening the video…"
+        return "Loading the pose model and opening the video…" if doing == "Analysing" else "Opening the video…"
     if progress.frames_done >= progress.frames_expected and job.state is JobState.RUNNING:
         return "Finishing…"
     left = progress.remaining_s
     eta = "" if left != left else f" · about {duration_words(left)} left"  # NaN: no rate yet
-    return (f"Analysing: {progress.frames_done:,} / {progress.frames_expected:,} frames · "
+    return (f"{doing}: {progress.frames_done:,} / {progress.frames_expected:,} frames · "
             f"{progress.fps:.0f} frames/s{eta}")
 
 

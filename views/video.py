@@ -79,12 +79,12 @@ def job_panel(session: ClipSession, job: Job) -> None:
 
 
 @st.fragment(run_every=POLL_S)
-def follow_up_panel(job: Job, what: str) -> None:
-    """A follow-up job's progress (a playable copy, the annotated video); the page shows its outcome when done."""
+def follow_up_panel(job: Job, what: str, doing: str) -> None:
+    """A follow-up job's progress (the review copy, the annotated video); the page shows its outcome when done."""
     if job.state.finished:
         st.rerun(scope="app")
     progress = job.progress
-    st.progress(progress.fraction if progress else 0.0, text=f"{what}: {clips.job_sentence(job)}")
+    st.progress(progress.fraction if progress else 0.0, text=f"{what}. {clips.job_sentence(job, doing)}")
 
 
 def playback(session: ClipSession, upload: VideoUpload, privacy: bool) -> Playback:
@@ -104,9 +104,9 @@ def playback(session: ClipSession, upload: VideoUpload, privacy: bool) -> Playba
         return Playback(note=f"Browsers cannot play this {codec} video and no copy could be made for them "
                              f"({copy.error}), so the skeleton is drawn on a blank background.")
     if upload.playable and upload.mimetype:
-        follow_up_panel(copy, "Preparing frame-by-frame stepping (the video plays meanwhile)")
+        follow_up_panel(copy, "Preparing frame-by-frame stepping (the video plays meanwhile)", "Copying")
         return Playback(upload.data, upload.mimetype)
-    follow_up_panel(copy, f"Browsers cannot play {codec} video, so a copy is being made for them")
+    follow_up_panel(copy, f"Browsers cannot play {codec} video, so a copy is being made for them", "Copying")
     return Playback(note=f"Browsers cannot play {codec} video: the picture appears once its copy is ready (just "
                          "above). Until then the skeleton is drawn on a blank background.")
 
@@ -123,7 +123,7 @@ def annotated_download(session: ClipSession, result: ClipResult, settings: PoseS
             st.error(f"The annotated video could not be made: {made.error}", icon=":material/movie:")
             st.button("Try again", key="annotated_again", on_click=session.forget_video, args=(made,))
         else:
-            follow_up_panel(made, "Making the annotated video")
+            follow_up_panel(made, "Making the annotated video", "Drawing")
     else:
         st.download_button("Annotated video", made, f"{safe_stems([name])[0]}_annotated.mp4", "video/mp4",
                            key="download_annotated", on_click="ignore", icon=":material/download:")

@@ -322,7 +322,9 @@ def test_the_exercise_in_the_address_is_counted_live(jacks_page: Page, app_url: 
     grew_s = time.monotonic() - started
     print(f"Reps {first} → {later} in {grew_s:.1f} s (a jack every 1.3 s)")
     assert later >= first + 5, f"the count stalled at {later}"
-    assert grew_s > 5 * 1.2, "more reps than jacks"
+    # Five more reps span at least four whole jacks (the window starts anywhere within one): double counting would
+    # take half that.
+    assert grew_s > 4 * 1.2, "more reps than jacks"
     assert page.evaluate(PANEL_FIGURES).get("Stage") in ("up", "down")
     table = page.get_by_test_id("stDataFrame").first
     expect(table).to_be_visible()

@@ -83,11 +83,18 @@ class Player {
     this.scrubbing = false;
     this.queuedSeek = null;
     this.goingTo = null;         // the frame a step or a scrub is seeking to, until the video is there
+    this.resumeFrame = null;     // the frame to show once a new source (the review copy) has loaded
     this.curveCache = null;
     this.raf = null;
     this.destroyed = false;
 
-    this.video.addEventListener("loadedmetadata", () => { this.applyRate(); this.seekTo(this.currentTime()); });
+    this.video.addEventListener("loadedmetadata", () => {
+      this.applyRate();
+      const frame = this.resumeFrame;
+      this.resumeFrame = null;
+      if (frame !== null && this.track) this.seekToFrame(frame);
+      else this.seekTo(this.currentTime());
+    });
     this.video.addEventListener("seeked", () => this.afterSeek());
     this.video.addEventListener("play", () => this.refreshButtons());
     this.video.addEventListener("pause", () => { this.refreshButtons(); this.scheduleReport(); });
@@ -97,7 +104,7 @@ class Player {
       if (this.destroyed) return;
       this.root.dataset.shownTime = meta.mediaTime.toFixed(6);
       this.onTime(meta.mediaTime);
-      if (!this.video.seeking && this.queuedSeek === null) this.goingTo = null;  // the frame on screen is the one
+      if (!this.video.seeking && this.queuedSeek === null && this.resumeFrame === null) this.goingTo = null;  // on screen
       if (this.video.paused) this.scheduleReport();  // the frame now on screen, once the seeking has settled
       this.video.requestVideoFrameCallback(onVideoFrame);
     };
@@ -173,9 +180,10 @@ class Player {
       this.loadTrack(data.poses);
     }
     if (data.video !== this.videoUrl) {
-      const at = this.currentTime(), wasPlaying = this.playing();
+      const at = this.currentTime(), wasPlaying = this.playing(), swapped = this.videoUrl !== undefined;
       this.videoUrl = data.video;
       if (data.video) {  // the upload, then its review copy: same clock, so it goes on where it was
+        if (swapped && this.track && !wasPlaying) this.resumeFrame = this.goingTo ?? this.frame;  // steps go on
         this.video.src = data.video;
         this.video.currentTime = at;
         if (wasPlaying) this.video.play().catch(() => {});
@@ -250,7 +258,8 @@ class Player {
     return this.hasVideo() && Number.isFinite(this.video.duration) ? Math.max(this.video.duration, end) : end;
   }
 
-  applyRate() {
+  applyRate() {  // the default too: a new source (the review copy) resets playbackRate to it
+    this.video.defaultPlaybackRate = this.rate;
     this.video.playbackRate = this.rate;
     this.speedText.textContent = `${this.rate.toFixed(2)}×`;
   }
@@ -303,8 +312,9 @@ class Player {
     const i = Math.max(0, Math.min(times.length - 1, index));
     const gap = i + 1 < times.length ? times[i + 1] - times[i] : 0.004;
     this.drawFrame(i);
-    this.seekTo(times[i] + Math.min(0.001, gap / 4), false);
     if (this.hasVideo()) this.goingTo = i;  // until the video has got there, steps count from here
+    if (this.resumeFrame !== null) { this.resumeFrame = i; return; }  // a new source is loading: there, once loaded
+    this.seekTo(times[i] + Math.min(0.001, gap / 4), false);
   }
 
   seekTo(t, redraw = true) {

@@ -36,6 +36,7 @@ from analysis.video_io import (
     VideoError,
     VideoInfo,
     VideoWriter,
+    decoder_threads_beside_inference,
     probe,
     read_frames,
 )
@@ -356,7 +357,7 @@ def analyse_video(path: PathLike, settings: PoseSettings, options: ClipOptions =
             watch()  # loading the model takes up to a second
             last_ms, last_s = -1, -math.inf
             decoder = _Decoder(read_frames(path, options.start_s, options.end_s, options.stride,
-                                           options.analysis_max_side))
+                                           options.analysis_max_side, decoder_threads_beside_inference()))
             try:
                 for index, time_s, rgb in decoder.frames(watch):
                     watch()

@@ -44,6 +44,7 @@ input whose results exist for the same content and settings is skipped (--force 
 batch that was stopped continues where it stopped when run again.
 
   posescope app [STREAMLIT OPTIONS]   starts the dashboard (e.g. posescope app --server.port 8502)
+  posescope compare REFERENCE ATHLETE --out DIR   an athlete's movement against a reference's
 """
 
 EXAMPLES = """\
@@ -214,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["app"]:
         return launch_app(argv[1:])
+    if argv[:1] == ["compare"]:
+        return compare_command(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.ray and not args.inputs and Path(args.ray).exists() and ":" not in args.ray:
@@ -244,6 +247,83 @@ def launch_app(streamlit_options: list[str]) -> int:
     command = [sys.executable, "-m", "streamlit", "run", str(dashboard), *streamlit_options]
     os.execve(sys.executable, command, env)
     return 0  # not reached: execve replaces this process
+
+
+COMPARE_DESCRIPTION = """\
+Compare an athlete's performance with a reference's: each a video or a saved analysis (series.npz),
+at any frame rates. The two are synchronised by cross-correlating a signal (the hips' vertical speed
+unless --signal says otherwise; --offset sets it by hand), then the joint angles are aligned in time
+by dynamic time warping, so phases line up when one moves faster. DIR gets comparison.json (offset_s:
+the time in the reference at which the athlete's video starts; the warping path; per joint the mean
+and largest difference in degrees and where it is), aligned.csv (the aligned curves) and
+comparison.png (their chart)."""
+
+
+def compare_command(argv: list[str]) -> int:
+    """`posescope compare REFERENCE ATHLETE --out DIR`: exit 0, or 1 with one line on stderr, 2 for a bad option."""
+    from analysis.compare import DEFAULT_JOINTS, SIGNALS
+    from analysis.models import COMPLEXITIES
+
+    parser = argparse.ArgumentParser(prog=f"{PROG} compare", description=COMPARE_DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("reference", type=Path, metavar="REFERENCE", help="the model performance: video or .npz")
+    parser.add_argument("athlete", type=Path, metavar="ATHLETE", help="the performance to compare: video or .npz")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="the folder for the three files")
+    parser.add_argument("--signal", choices=SIGNALS, default=SIGNALS[0], metavar="NAME",
+                        help="what synchronises the two (default: %(default)s; or an angle, e.g. 'left knee')")
+    parser.add_argument("--offset", type=float, default=None, metavar="S",
+                        help="the time in the reference at which the athlete's video starts, instead of finding it")
+    parser.add_argument("--joints", default=",".join(DEFAULT_JOINTS), metavar="A,B,...",
+                        help="the angles to compare, comma-separated (default: %(default)s)")
+    parser.add_argument("--reference-person", type=_at_least(1, int), default=1, metavar="N",
+                        help="which person of the reference (default: %(default)s)")
+    parser.add_argument("--athlete-person", type=_at_least(1, int), default=1, metavar="N",
+                        help="which person of the athlete's video (default: %(default)s)")
+    parser.add_argument("--model", choices=COMPLEXITIES, default="full", help="pose model for videos (default: full)")
+    args = parser.parse_args(argv)
+    joints = tuple(joint.strip() for joint in args.joints.split(",") if joint.strip())
+    with quiet_native_logs() as err:
+        try:
+            return _compare(args, joints, err)
+        except KeyboardInterrupt:
+            print(f"{PROG} compare: interrupted; nothing was written.", file=err)
+            return 130
+
+
+def _compare(args: argparse.Namespace, joints: tuple[str, ...], err: TextIO) -> int:
+    from analysis.compare import ComparisonError, Performance, compare, write_comparison
+    from analysis.engine import PoseSettings
+    from analysis.models import ModelError, verified_bundle
+    from analysis.result import ClipResult, RecordingError
+    from analysis.video import PoseEstimationError, analyse_video
+    from analysis.video_io import VideoError
+
+    def opened(path: Path) -> ClipResult:
+        if path.suffix.lower() == ".npz":
+            return ClipResult.from_npz(path.read_bytes(), name=path.name)
+        verified_bundle(args.model)
+        return analyse_video(path, PoseSettings(args.model), annotated_path=None, name=path.name)
+
+    try:
+        performances = []
+        for path, person in ((args.reference, args.reference_person), (args.athlete, args.athlete_person)):
+            try:
+                performances.append(Performance.of(opened(path), person - 1))
+            except (ComparisonError, RecordingError, VideoError, PoseEstimationError) as error:
+                raise ComparisonError(f"{path}: {error}") from error
+        comparison = compare(*performances, joints=joints, signal=args.signal, offset_s=args.offset)
+        write_comparison(comparison, args.out)
+    except (ComparisonError, ModelError) as error:
+        print(f"{PROG} compare: {_one_line(str(error))}", file=err)
+        return 1
+    except OSError as error:
+        print(f"{PROG} compare: {error.filename or args.out}: {error.strerror or error}", file=err)
+        return 1
+    largest = max(comparison.differences, key=lambda difference: difference.mean_abs_deg)
+    print(f"{args.out}: the athlete's video starts at {comparison.sync.offset_s:.3f} s of the reference; the largest "
+          f"mean difference is the {largest.joint}, {largest.mean_abs_deg:.1f}° (at most {largest.max_abs_deg:.0f}° "
+          f"at {largest.max_at_reference_s:.2f} s of the reference)")
+    return 0
 
 
 def _run(args: argparse.Namespace, err: TextIO) -> int:

@@ -15,7 +15,7 @@ def home() -> None:
         "Human pose analysis on your own machine. Drop in a photo, a training video or switch on your webcam "
         "and see the skeleton, joint angles, landmark tables and a 3D view, in seconds; pick an exercise and get "
         "its reps, depth, tempo and form cues.")
-    image, video, webcam = st.columns(3)
+    image, video, webcam, compare = st.columns(4)
     with image.container(border=True):
         st.page_link(IMAGE_PAGE, label="**Image**", icon=":material/image:")
         st.caption("One or several photos: skeleton, 33 landmarks, joint and segment angles, 3D skeleton, "
@@ -29,6 +29,10 @@ def home() -> None:
         st.page_link(WEBCAM_PAGE, label="**Webcam**", icon=":material/videocam:")
         st.caption("Live skeleton, joint angles and a live chart from your camera over WebRTC; live rep count and "
                    "cues, a pose template's match, a fall alert; record a session and download it.")
+    with compare.container(border=True):
+        st.page_link(COMPARE_PAGE, label="**Compare**", icon=":material/compare_arrows:")
+        st.caption("An athlete against a reference: synchronised and aligned automatically, both players side by "
+                   "side, both skeletons over each other, both angle curves and the differences per joint.")
 
     st.subheader("Models")
     rows = []
@@ -51,6 +55,7 @@ def home() -> None:
 IMAGE_PAGE = st.Page("views/image.py", title="Image", icon=":material/image:", url_path="image")
 VIDEO_PAGE = st.Page("views/video.py", title="Video", icon=":material/movie:", url_path="video")
 WEBCAM_PAGE = st.Page("views/webcam.py", title="Webcam", icon=":material/videocam:", url_path="webcam")
+COMPARE_PAGE = st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare")
 
 # The favicon is a file of our own, served by the app itself. A ":material/…:" favicon would make the browser fetch an
 # SVG from fonts.gstatic.com on every page load (icons inside the page come from Streamlit's bundled font and are
@@ -59,5 +64,5 @@ WEBCAM_PAGE = st.Page("views/webcam.py", title="Webcam", icon=":material/videoca
 FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"
 st.set_page_config(page_title="PoseScope", page_icon=FAVICON, layout="wide")
 navigation = st.navigation([st.Page(home, title="Home", icon=":material/home:", default=True),
-                            IMAGE_PAGE, VIDEO_PAGE, WEBCAM_PAGE])
+                            IMAGE_PAGE, VIDEO_PAGE, WEBCAM_PAGE, COMPARE_PAGE])
 navigation.run()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from analysis.cache import BoundedCache
 from analysis.coaching import Coaching, coach
+from analysis.compare import Comparison, Performance, compare
 from analysis.exercises import current_catalogue
 from analysis.engine import PoseSettings
 from analysis.jobs import Job, JobRunner, JobState
@@ -47,6 +48,7 @@ VIDEOS: BoundedCache[bytes] = BoundedCache(max_entries=6, max_bytes=1024 << 20)
 MOTIONS: BoundedCache[Kinematics] = BoundedCache(max_entries=16, max_bytes=384 << 20)
 RECORDINGS: BoundedCache[ClipResult] = BoundedCache(max_entries=8, max_bytes=256 << 20)
 COACHINGS: BoundedCache[Coaching] = BoundedCache(max_entries=16, max_bytes=64 << 20)
+COMPARISONS: BoundedCache[Comparison] = BoundedCache(max_entries=8, max_bytes=128 << 20)
 RUNNER = JobRunner(CONCURRENT_JOBS)
 
 
@@ -302,3 +304,14 @@ def coaching(key: str, result: ClipResult, motion: Kinematics, exercise: str | N
     catalogue = current_catalogue()
     return COACHINGS.get_or_make((key, motion.smoothing, motion.height_m, exercise, id(catalogue)),
                                  lambda: coach(result, motion, catalogue, exercise))
+
+
+def comparison(reference: tuple[str, Performance], athlete: tuple[str, Performance], joints: tuple[str, ...],
+               signal: str, offset_s: float | None) -> Comparison:
+    """compare() of two (analysis key, performance) pairs, cached: the Compare page's reruns redo none of it.
+    ComparisonError says why two cannot be compared."""
+    (reference_key, reference_performance), (athlete_key, athlete_performance) = reference, athlete
+    return COMPARISONS.get_or_make(
+        (reference_key, reference_performance.person, athlete_key, athlete_performance.person, joints, signal,
+         offset_s),
+        lambda: compare(reference_performance, athlete_performance, joints, signal, offset_s))

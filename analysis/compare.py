@@ -10,6 +10,7 @@ taken along that warping path.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from scipy import signal as scipy_signal
 from analysis.angles import ANGLE_NAMES
 from analysis.landmarks import INDEX
 from analysis.result import ClipResult
-from analysis.series import Smoothing, kinematics
+from analysis.series import Kinematics, Smoothing, kinematics
 
 HIP_SPEED = "vertical hip speed"
 SIGNALS: tuple[str, ...] = (HIP_SPEED, *ANGLE_NAMES)
@@ -35,6 +36,7 @@ DTW_RATE_HZ = 30.0  # the curves are warped at this rate at most ...
 DTW_MAX_STEPS = 3000  # ... and in at most this many samples each, so the cost matrix stays under 80 MB
 FILES = ("comparison.json", "aligned.csv", "comparison.png")
 _HIPS = [INDEX["left_hip"], INDEX["right_hip"]]
+_SHOULDERS = [INDEX["left_shoulder"], INDEX["right_shoulder"]]
 
 
 class ComparisonError(ValueError):
@@ -44,26 +46,30 @@ class ComparisonError(ValueError):
 @dataclass(frozen=True)
 class Performance:
     """One person of one analysed clip, as compared: frame times from the video's start, smoothed 2D angles
-    (frames, len(ANGLE_NAMES)) in degrees and the hips' vertical speed (frames,) in px/s, NaN where unknown."""
+    (frames, len(ANGLE_NAMES)) in degrees, the hips' vertical speed (frames,) in px/s and the cleaned landmark
+    positions (frames, 33, 2) in pixels; NaN where unknown."""
 
     name: str
     person: int
     times_s: np.ndarray
     angles: np.ndarray
     hip_speed: np.ndarray
+    pixels: np.ndarray
 
     @classmethod
-    def of(cls, result: ClipResult, person: int = 0, smoothing: Smoothing = Smoothing()) -> Performance:
+    def of(cls, result: ClipResult, person: int = 0, smoothing: Smoothing = Smoothing(),
+           motion: Kinematics | None = None) -> Performance:
+        """motion: the result's kinematics, if already computed (a page's cached one); else made with smoothing."""
         if not 0 <= person < result.series.people:
             raise ComparisonError(f"{result.source.name} has {result.series.people} person slot(s); there is no "
                                   f"person {person + 1}.")
         if result.series.frames < 2:
             raise ComparisonError(f"{result.source.name} has fewer than two frames: there is no movement to compare.")
-        moving = kinematics(result.series.select(people=np.array([person])), smoothing)
+        moving = motion or kinematics(result.series, smoothing)
         times = result.series.times_s
-        hip_y = moving.pixels[:, 0, _HIPS, 1].mean(axis=1)
-        return cls(result.source.name, person, times, moving.angles_2d[:, 0],
-                   np.gradient(hip_y, times))
+        hip_y = moving.pixels[:, person, _HIPS, 1].mean(axis=1)
+        return cls(result.source.name, person, times, moving.angles_2d[:, person], np.gradient(hip_y, times),
+                   moving.pixels[:, person])
 
     def signal(self, name: str) -> np.ndarray:
         """(frames,) the named signal: HIP_SPEED or one of ANGLE_NAMES."""
@@ -72,6 +78,17 @@ class Performance:
         if name not in ANGLE_NAMES:
             raise ComparisonError(f"There is no signal called “{name}”. Choose {HIP_SPEED} or an angle.")
         return self.angles[:, ANGLE_NAMES.index(name)]
+
+    def pose_at(self, time_s: float) -> np.ndarray:
+        """(33, 2) the pose of the frame nearest time_s, normalised: centred on the hips, one torso (hips to
+        shoulders) long, y up, so that two people of any size, anywhere in their pictures, can be drawn over each
+        other. NaN where unknown."""
+        pose = self.pixels[int(np.argmin(np.abs(self.times_s - time_s)))]
+        hips, shoulders = pose[_HIPS].mean(axis=0), pose[_SHOULDERS].mean(axis=0)
+        torso = float(np.linalg.norm(shoulders - hips))
+        if not torso > 0:
+            return np.full_like(pose, np.nan)
+        return (pose - hips) / torso * [1, -1]
 
     def curves_at(self, times_s: np.ndarray, joints: tuple[str, ...]) -> np.ndarray:
         """(len(times_s), len(joints)) the joints' angles at these times of this clip, linearly interpolated."""
@@ -156,6 +173,18 @@ class Comparison:
                              for key, value in vars(difference).items()} for difference in self.differences],
         }
 
+    def step_at(self, reference_s: float) -> int:
+        """The first step of the warping path at (or nearest) this time of the reference."""
+        return int(np.argmin(np.abs(self.reference_times_s - reference_s)))
+
+    def difference_table(self) -> pd.DataFrame:
+        """The per-joint differences, one row per joint, with units in the column names."""
+        return pd.DataFrame([{"joint": d.joint, "mean difference (°)": d.mean_abs_deg,
+                              "athlete minus reference, mean (°)": d.mean_deg, "largest difference (°)": d.max_abs_deg,
+                              "largest at, reference (s)": d.max_at_reference_s,
+                              "largest at, athlete (s)": d.max_at_athlete_s,
+                              "largest at, movement (%)": d.max_at_percent} for d in self.differences])
+
     def aligned_frame(self) -> pd.DataFrame:
         """aligned.csv: one row per step of the warping path, both times and each joint's two angles and their
         difference."""
@@ -199,13 +228,25 @@ def compare(reference: Performance, athlete: Performance, joints: tuple[str, ...
     return Comparison(reference, athlete, sync, tuple(joints), ref_at, ath_at, ref_angles, ath_angles, differences)
 
 
+def comparison_file(comparison: Comparison, name: str) -> bytes:
+    """One of FILES: comparison.json, aligned.csv or comparison.png (the aligned curves), as bytes."""
+    if name == "comparison.json":
+        return json.dumps(comparison.to_json(), indent=1).encode()
+    if name == "aligned.csv":
+        return comparison.aligned_frame().to_csv(index=False, float_format="%.4f").encode()
+    if name == "comparison.png":
+        chart = io.BytesIO()
+        _chart_png(comparison, chart)
+        return chart.getvalue()
+    raise ValueError(f"a comparison has no file {name!r}; it has {', '.join(FILES)}")
+
+
 def write_comparison(comparison: Comparison, out: Path) -> list[Path]:
-    """comparison.json, aligned.csv and comparison.png (the aligned curves) in the folder out; their paths."""
+    """The comparison's FILES in the folder out; their paths."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / name for name in FILES]
-    paths[0].write_text(json.dumps(comparison.to_json(), indent=1), encoding="utf-8")
-    comparison.aligned_frame().to_csv(paths[1], index=False, float_format="%.4f")
-    _chart_png(comparison, paths[2])
+    for path in paths:
+        path.write_bytes(comparison_file(comparison, path.name))
     return paths
 
 
@@ -242,16 +283,13 @@ def _described(performance: Performance) -> dict[str, object]:
             "frames_per_s": round((len(times) - 1) / float(times[-1] - times[0]), 3)}
 
 
-def _chart_png(comparison: Comparison, path: Path) -> None:
+def _chart_png(comparison: Comparison, out: io.BytesIO) -> None:
     """One panel per joint: the reference's and the athlete's aligned curves against the reference's time."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: no global state, so pages may draw on several threads
 
     rows = math.ceil(len(comparison.joints) / 2)
-    figure, axes = plt.subplots(rows, 2 if len(comparison.joints) > 1 else 1, figsize=(11, 2.6 * rows),
-                                sharex=True, squeeze=False)
+    figure = Figure(figsize=(11, 2.6 * rows))
+    axes = figure.subplots(rows, 2 if len(comparison.joints) > 1 else 1, sharex=True, squeeze=False)
     for j, (joint, axis) in enumerate(zip(comparison.joints, axes.flat)):
         axis.plot(comparison.reference_times_s, comparison.reference_angles[:, j], label="reference", color="#1f77b4")
         axis.plot(comparison.reference_times_s, comparison.athlete_angles[:, j], label="athlete", color="#d62728")
@@ -268,5 +306,4 @@ def _chart_png(comparison: Comparison, path: Path) -> None:
     figure.suptitle(f"{comparison.athlete.name} against {comparison.reference.name} (athlete starts at "
                     f"{comparison.sync.offset_s:.2f} s of the reference)", fontsize=11)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    figure.savefig(out, format="png", dpi=100)

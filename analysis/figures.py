@@ -13,6 +13,7 @@ from plotly.subplots import make_subplots
 from analysis.landmarks import BONES, LANDMARK_NAMES
 
 if TYPE_CHECKING:
+    from analysis.compare import Comparison
     from analysis.events import Event
     from analysis.exercises import Exercise
     from analysis.reps import Rep
@@ -247,4 +248,56 @@ def similarity_curve(times_s: np.ndarray, scores: np.ndarray, name: str, marker_
     """A pose template's match over time, 0–100 %."""
     figure = time_series(times_s, scores[:, None], [f"match with {name}"], "Match (%)", marker_s=marker_s, height=240)
     figure.update_yaxes(range=[0, 100])
+    return figure
+
+
+# --- two performances compared ------------------------------------------------------------------------------------
+
+REFERENCE_DASH, ATHLETE_DASH = "solid", "dash"
+COMPARED_COLOURS = ("#4ea8de", "#f5b400")  # the reference's skeleton, the athlete's
+
+
+def aligned_curves(comparison: Comparison, marker_s: float | None = None) -> go.Figure:
+    """Both performances' angles along the warping path, over the reference's time: per joint the reference solid
+    and the athlete dashed, in the joint's colour; hovering shows the athlete's own time too."""
+    figure = go.Figure()
+    times = comparison.reference_times_s
+    for j, joint in enumerate(comparison.joints):
+        colour = CURVE_COLOURS[j % len(CURVE_COLOURS)]
+        for who, angles, dash in (("reference", comparison.reference_angles, REFERENCE_DASH),
+                                  ("athlete", comparison.athlete_angles, ATHLETE_DASH)):
+            first = who == "reference"  # one legend entry per joint: the dash tells who
+            figure.add_trace(go.Scatter(
+                x=times, y=angles[:, j], mode="lines+markers", name=joint if first else f"{joint}, athlete",
+                legendgroup=joint, showlegend=first,
+                line=dict(color=colour, width=2.5 if first else 2, dash=dash), **_CLICKABLE,
+                customdata=comparison.athlete_times_s,
+                hovertemplate=f"%{{y:.1f}} °<extra>{joint}, {who} (athlete at %{{customdata:.2f}} s)</extra>"))
+    figure.update_layout(
+        height=380, margin=dict(l=10, r=10, t=10, b=10), hovermode="x unified",
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0),
+        xaxis=dict(title="Time in the reference (s)", hoverformat=".2f"), yaxis=dict(title="Angle (°)"))
+    if marker_s is not None:
+        _mark_time(figure, marker_s)
+    return figure
+
+
+def overlaid_skeletons(poses: Sequence[tuple[str, np.ndarray]], height: int = 420) -> go.Figure:
+    """Skeletons drawn over each other, one colour each: (name, (33, 2) pose normalised to one torso length, y up)."""
+    figure = go.Figure()
+    for i, (name, pose) in enumerate(poses):
+        colour = COMPARED_COLOURS[i % len(COMPARED_COLOURS)]
+        ends = np.array(BONES, np.intp)
+        x = np.column_stack([pose[ends[:, 0], 0], pose[ends[:, 1], 0], np.full(len(ends), np.nan)]).ravel()
+        y = np.column_stack([pose[ends[:, 0], 1], pose[ends[:, 1], 1], np.full(len(ends), np.nan)]).ravel()
+        figure.add_trace(go.Scatter(x=x, y=y, mode="lines", name=name, line=dict(color=colour, width=4),
+                                    hoverinfo="skip"))
+        figure.add_trace(go.Scatter(x=pose[:, 0], y=pose[:, 1], mode="markers", showlegend=False, legendgroup=name,
+                                    marker=dict(size=6, color=colour), text=list(LANDMARK_NAMES),
+                                    hovertemplate=f"{name}: %{{text}}<extra></extra>"))
+    figure.update_layout(
+        height=height, margin=dict(l=10, r=10, t=10, b=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0),
+        xaxis=dict(title="Across (torso lengths)", zeroline=False),
+        yaxis=dict(title="Up (torso lengths)", scaleanchor="x", zeroline=False))
     return figure

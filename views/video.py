@@ -21,12 +21,10 @@ from analysis.result import ClipOptions, ClipResult, RecordingError
 from analysis.series import Smoothing
 from analysis.uploads import UploadError, content_digest, known_suffix, safe_stems
 from analysis.video_io import VideoError
+from views.clip_panels import follow_up_panel, job_panel, playback
 from views.player import Playback
 from views.results import Shown, show_results
 from views.shared import escape_markdown, exercise_sidebar, pose_settings_sidebar, show_model_error
-
-POLL_S = 0.5
-
 
 @st.cache_resource(scope="session", on_release=ClipSession.close, show_spinner=False)
 def clip_session() -> ClipSession:
@@ -64,51 +62,6 @@ def clip_options(upload: VideoUpload, privacy: bool) -> ClipOptions:
                                  "at half the time resolution.")
         st.form_submit_button("Analyse this part")
     return clips.trim_options(info, start_s, end_s, stride, privacy)
-
-
-@st.fragment(run_every=POLL_S)
-def job_panel(session: ClipSession, job: Job) -> None:
-    """The job's progress, refreshed on its own; once the job has finished, the whole page shows the outcome."""
-    if job.state.finished:
-        st.rerun(scope="app")
-    bar, button = st.columns([7, 1], vertical_alignment="center")
-    progress = job.progress
-    bar.progress(progress.fraction if progress else 0.0, text=clips.job_sentence(job))
-    button.button("Cancel", key="cancel_analysis", on_click=session.cancel, icon=":material/stop:",
-                  help="Stop the analysis. Nothing is kept, and temporary files are removed.")
-
-
-@st.fragment(run_every=POLL_S)
-def follow_up_panel(job: Job, what: str, doing: str) -> None:
-    """A follow-up job's progress (the review copy, the annotated video); the page shows its outcome when done."""
-    if job.state.finished:
-        st.rerun(scope="app")
-    progress = job.progress
-    st.progress(progress.fraction if progress else 0.0, text=f"{what}. {clips.job_sentence(job, doing)}")
-
-
-def playback(session: ClipSession, upload: VideoUpload, privacy: bool) -> Playback:
-    """What the player plays: nothing in privacy mode; the review copy once made, and meanwhile the upload
-    itself when the browser plays it."""
-    if privacy:
-        return Playback(note="Privacy mode: the video is not sent to the browser, so the skeleton is drawn on a "
-                             "blank background.")
-    copy = session.review_copy()
-    if not isinstance(copy, Job):
-        return Playback(copy)
-    codec = upload.info.codec.upper()
-    if copy.state is JobState.FAILED:
-        session.forget_video(copy)
-        if upload.playable and upload.mimetype:
-            return Playback(upload.data, upload.mimetype)
-        return Playback(note=f"Browsers cannot play this {codec} video and no copy could be made for them "
-                             f"({copy.error}), so the skeleton is drawn on a blank background.")
-    if upload.playable and upload.mimetype:
-        follow_up_panel(copy, "Preparing frame-by-frame stepping (the video plays meanwhile)", "Copying")
-        return Playback(upload.data, upload.mimetype)
-    follow_up_panel(copy, f"Browsers cannot play {codec} video, so a copy is being made for them", "Copying")
-    return Playback(note=f"Browsers cannot play {codec} video: the picture appears once its copy is ready (just "
-                         "above). Until then the skeleton is drawn on a blank background.")
 
 
 def annotated_download(session: ClipSession, result: ClipResult, settings: PoseSettings, name: str) -> None:

@@ -24,6 +24,8 @@ def job_panel(session: ClipSession, job: Job, key: str = "cancel_analysis") -> N
     bar.progress(progress.fraction if progress else 0.0, text=clips.job_sentence(job))
     button.button("Cancel", key=key, on_click=session.cancel, icon=":material/stop:",
                   help="Stop the analysis. Nothing is kept, and temporary files are removed.")
+    if progress is not None and progress.remaining_s < POLL_S and job.wait(POLL_S):
+        st.rerun(scope="app")  # due before the next poll: the results come the moment it ends, not up to 0.5 s later
 
 
 @st.fragment(run_every=POLL_S)

@@ -28,6 +28,7 @@ import numpy as np
 
 from analysis.drawing import PrivacyAnnotator, SkeletonAnnotator
 from analysis.engine import FramePose, Mode, PoseEngine, PoseSettings
+from analysis.people import PeopleFinder, video_engine
 from analysis.result import ClipOptions, ClipResult, Source
 from analysis.series import SeriesBuilder
 from analysis.video_io import (
@@ -319,7 +320,8 @@ def _frames_before(count: int) -> str:
 def analyse_video(path: PathLike, settings: PoseSettings, options: ClipOptions = ClipOptions(),
                   annotated_path: Path | None = None,
                   on_progress: Callable[[Progress], None] | None = None, name: str = "video",
-                  stop: threading.Event | None = None, *, engine: PoseEngine | None = None) -> ClipResult:
+                  stop: threading.Event | None = None, *, engine: PoseEngine | PeopleFinder | None = None
+                  ) -> ClipResult:
     """Poses for every kept frame of a video, and optionally the annotated preview video.
 
     name: the source's name as the user knows it (their file name), for the result's Source.
@@ -359,7 +361,7 @@ def analyse_video(path: PathLike, settings: PoseSettings, options: ClipOptions =
     try:
         writer = VideoWriter(annotated_path, fps=info.fps / options.stride or 30.0) if annotated_path else None
         renderer = _Renderer(writer, options.preview_max_side, options.privacy) if writer else None
-        owned = PoseEngine(settings, Mode.VIDEO) if engine is None else contextlib.nullcontext(engine)
+        owned = video_engine(settings) if engine is None else contextlib.nullcontext(engine)
         with owned as engine:
             watch()  # loading the model takes up to a second
             last_ms, last_s = -1, -math.inf

@@ -1,0 +1,213 @@
+"""Several people in a video, found top-down: each person followed by a landmarker of their own on a crop around
+them, and new people looked for on the frame with everyone already followed painted out.
+
+Why: asked for several people, MediaPipe's PoseLandmarker misses most of them (upstream google-ai-edge/mediapipe
+#4681, #5842). On Pose2Sim's multi-person demo (a man and a woman, partly overlapping; 100 frames per camera) it
+found both in 0, 29, 11 and 95 frames of cameras 3, 2, 4 and 1 with up to three people; this finds both in 87, 97,
+100 and 97, at 16-28 frames/s for the two (benchmarks/people_bench.py).
+
+Each frame: every followed person's crop (their last box, squared, with a margin) goes to their own VIDEO-mode
+landmarker, with the other followed people's skeletons painted out so that it cannot jump to them; a pose that
+jumps away from the person's box is not theirs, and a person unseen for FORGET_S is let go. Two followers that
+end up on one person are made one (the newer lets go). Then, while someone followed is missing (every frame),
+or there is room for more (every DISCOVER_EVERY frames, and every frame until the first person is found), an
+IMAGE-mode landmarker looks at the whole frame with the people found painted out: someone where a follower lost
+its person is that person again, anyone else new takes a free follower.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from analysis.engine import FramePose, Mode, PoseEngine, PoseSettings
+from analysis.landmarks import BONES, INDEX, VISIBILITY
+
+CROP_MARGIN = 0.25  # on each side, as a share of the box's longer side
+DISCOVER_EVERY = 3  # frames between looks for new people while there is room for more
+FORGET_S = 1.0
+MAX_JUMP = 0.5  # a person's box moves at most this share of its longer side from one frame to the next
+SAME_PERSON_IOU = 0.6  # two followers whose boxes overlap this much follow one person
+SAME_TORSO = 0.25  # or whose shoulders and hips are within this many torso lengths of each other
+NEW_PERSON_IOU = 0.3  # someone found who overlaps a followed person's box less than this is someone new
+PAINT = (127, 127, 127)  # what a person painted out is painted with: mid grey, no edges for the detector
+BONE_WIDTH = 0.3  # of the torso's length
+HEAD_RADIUS = 0.35
+MIN_SEEN_LANDMARKS = 4
+_SHOULDERS = [INDEX["left_shoulder"], INDEX["right_shoulder"]]
+_HIPS = [INDEX["left_hip"], INDEX["right_hip"]]
+_TORSO = _SHOULDERS + _HIPS
+_BONES = np.array(BONES, np.intp)
+
+
+class PeopleFinder:
+    """Up to settings.max_people people per video frame, top-down; detect_frame as PoseEngine's in VIDEO mode.
+    Holds max_people + 1 landmarkers: close it (or use it in a with block) when done."""
+
+    mode = Mode.VIDEO
+
+    def __init__(self, settings: PoseSettings) -> None:
+        self.settings = settings
+        one = PoseSettings(settings.complexity, 1, settings.min_detection_confidence,
+                           settings.min_presence_confidence, settings.min_tracking_confidence)
+        self._followers = [PoseEngine(one, Mode.VIDEO) for _ in range(settings.max_people)]
+        self._finder = PoseEngine(settings, Mode.IMAGE)
+        self._boxes: list[np.ndarray | None] = [None] * settings.max_people  # x0, y0, x1, y1 in pixels
+        self._last: list[tuple[np.ndarray, np.ndarray] | None] = [None] * settings.max_people  # landmarks, world
+        self._seen_ms = [-np.inf] * settings.max_people
+        self._frames = 0
+        self.closed = False
+
+    def detect_frame(self, rgb: np.ndarray, timestamp_ms: int) -> FramePose:
+        """The people in this frame, in the order of the followers that found them."""
+        height, width = rgb.shape[:2]
+        found: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(self._followers)
+        for slot, box in enumerate(self._boxes):
+            if box is not None:
+                found[slot] = self._follow(slot, rgb, box, timestamp_ms)
+        self._merge_duplicates(found)
+        missing = [slot for slot, box in enumerate(self._boxes) if box is not None and found[slot] is None]
+        free = [slot for slot, box in enumerate(self._boxes) if box is None]
+        if missing or (free and (self._frames % DISCOVER_EVERY == 0 or len(free) == len(self._boxes))):
+            self._discover(rgb, found, missing, free, timestamp_ms)
+        self._frames += 1
+        self._last = found
+        people = [person for person in found if person is not None]
+        if not people:
+            return FramePose.empty(width, height)
+        return FramePose(np.stack([landmarks for landmarks, _ in people]), np.stack([world for _, world in people]),
+                         width, height)
+
+    def close(self) -> None:
+        if not self.closed:
+            for engine in (*self._followers, self._finder):
+                engine.close()
+            self.closed = True
+
+    def __enter__(self) -> PeopleFinder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _follow(self, slot: int, rgb: np.ndarray, box: np.ndarray,
+                timestamp_ms: int) -> tuple[np.ndarray, np.ndarray] | None:
+        height, width = rgb.shape[:2]
+        x0, y0, x1, y1 = _crop_around(box, width, height)
+        crop = rgb[y0:y1, x0:x1].copy()
+        for other, last in enumerate(self._last):
+            if other != slot and last is not None and self._boxes[other] is not None:
+                _paint_out(crop, _pixels(last[0], width, height) - [x0, y0])
+        pose = self._followers[slot].detect_frame(crop, timestamp_ms)
+        if pose.people:
+            landmarks = pose.landmarks[0].copy()
+            landmarks[:, 0] = (landmarks[:, 0] * (x1 - x0) + x0) / width
+            landmarks[:, 1] = (landmarks[:, 1] * (y1 - y0) + y0) / height
+            landmarks[:, 2] *= (x1 - x0) / width  # z is on the scale of x
+            moved = _box(_pixels(landmarks, width, height), landmarks[:, VISIBILITY])
+            # A jump is not this person: a landmarker that has lost them fits the background nearby.
+            if np.linalg.norm((moved[:2] + moved[2:] - box[:2] - box[2:]) / 2) <= MAX_JUMP * max(box[2:] - box[:2]):
+                self._take(slot, landmarks, pose.world[0], width, height, timestamp_ms)
+                return landmarks, pose.world[0]
+        if timestamp_ms - self._seen_ms[slot] > FORGET_S * 1000:
+            self._boxes[slot] = None
+        return None
+
+    def _discover(self, rgb: np.ndarray, found: list[tuple[np.ndarray, np.ndarray] | None], missing: list[int],
+                  free: list[int], timestamp_ms: int) -> None:
+        """Look for people on the frame with those found painted out: one where a follower lost its person is that
+        person again (they keep their slot through a short occlusion); anyone else new takes a free slot."""
+        height, width = rgb.shape[:2]
+        painted = rgb.copy()
+        followed = []
+        for slot, person in enumerate(found):
+            if person is not None:
+                _paint_out(painted, _pixels(person[0], width, height))
+                followed.append(self._boxes[slot])
+        pose = self._finder.detect(painted)
+        for landmarks, world in zip(pose.landmarks, pose.world):
+            box = _box(_pixels(landmarks, width, height), landmarks[:, VISIBILITY])
+            if any(_iou(box, other) >= NEW_PERSON_IOU for other in followed):
+                continue  # someone already followed, seen through the paint
+            overlaps = [(_iou(box, self._boxes[slot]), slot) for slot in missing]
+            best = max(overlaps, default=(0.0, -1))
+            if best[0] >= NEW_PERSON_IOU:
+                slot = best[1]
+                missing.remove(slot)
+            elif free:
+                slot = free.pop(0)
+            else:
+                continue
+            self._take(slot, landmarks, world, width, height, timestamp_ms)
+            found[slot] = landmarks, world
+            followed.append(self._boxes[slot])
+
+    def _take(self, slot: int, landmarks: np.ndarray, world: np.ndarray, width: int, height: int,
+              timestamp_ms: int) -> None:
+        self._boxes[slot] = _box(_pixels(landmarks, width, height), landmarks[:, VISIBILITY])
+        self._seen_ms[slot] = timestamp_ms
+
+    def _merge_duplicates(self, found: list[tuple[np.ndarray, np.ndarray] | None]) -> None:
+        """Two followers on one person (their boxes overlap most, or their torsos coincide): the newer lets go."""
+        for a, box_a in enumerate(self._boxes):
+            for b in range(a + 1, len(self._boxes)):
+                box_b = self._boxes[b]
+                if box_a is None or box_b is None:
+                    continue
+                same_torso = (found[a] is not None and found[b] is not None
+                              and _torso_gap(found[a][0], found[b][0]) < SAME_TORSO)
+                if same_torso or _iou(box_a, box_b) > SAME_PERSON_IOU:
+                    self._boxes[b], found[b] = None, None
+
+
+def video_engine(settings: PoseSettings) -> PoseEngine | PeopleFinder:
+    """What follows the people of a video: MediaPipe's own VIDEO-mode tracking for one person, a PeopleFinder for
+    several."""
+    return PoseEngine(settings, Mode.VIDEO) if settings.max_people == 1 else PeopleFinder(settings)
+
+
+def _torso_gap(a: np.ndarray, b: np.ndarray) -> float:
+    """How far apart two poses' shoulders and hips are, on average, in lengths of the first one's torso."""
+    torso = float(np.linalg.norm(a[_SHOULDERS, :2].mean(axis=0) - a[_HIPS, :2].mean(axis=0)))
+    gap = float(np.linalg.norm(a[_TORSO, :2] - b[_TORSO, :2], axis=1).mean())
+    return gap / torso if torso > 0 else np.inf
+
+
+def _pixels(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
+    return landmarks[:, :2] * [width, height]
+
+
+def _box(pixels: np.ndarray, visibility: np.ndarray) -> np.ndarray:
+    """x0, y0, x1, y1 around the landmarks likely seen (all of them if fewer than MIN_SEEN_LANDMARKS are)."""
+    seen = visibility > 0.3
+    points = pixels[seen] if seen.sum() >= MIN_SEEN_LANDMARKS else pixels
+    return np.concatenate([points.min(axis=0), points.max(axis=0)])
+
+
+def _crop_around(box: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
+    """The square around box with CROP_MARGIN each side, inside the frame."""
+    centre = (box[:2] + box[2:]) / 2
+    half = max(box[2] - box[0], box[3] - box[1]) * (0.5 + CROP_MARGIN)
+    x0, y0 = np.maximum(0, (centre - half).astype(int))
+    x1, y1 = int(min(width, centre[0] + half)), int(min(height, centre[1] + half))
+    return int(x0), int(y0), max(x1, int(x0) + 2), max(y1, int(y0) + 2)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    low, high = np.maximum(a[:2], b[:2]), np.minimum(a[2:], b[2:])
+    inter = float(np.prod(np.maximum(0.0, high - low)))
+    union = float(np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2])) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _paint_out(image: np.ndarray, pixels: np.ndarray) -> None:
+    """Paint a person's skeleton over with thick grey bones and a disc for the head, in place."""
+    torso = float(np.linalg.norm(pixels[_SHOULDERS].mean(axis=0) - pixels[_HIPS].mean(axis=0)))
+    if not np.isfinite(torso) or torso <= 0:
+        return
+    ends = np.round(pixels).astype(np.int32)
+    thickness = max(4, int(torso * BONE_WIDTH))
+    for a, b in _BONES:
+        cv2.line(image, tuple(ends[a]), tuple(ends[b]), PAINT, thickness)
+    cv2.circle(image, tuple(ends[INDEX["nose"]]), int(torso * HEAD_RADIUS), PAINT, -1)
+

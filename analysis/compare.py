@@ -3,9 +3,9 @@
 Two steps. First a time offset: one signal of each (the hips' vertical speed by default, or an angle), resampled to
 SYNC_RATE_HZ on its own clock and cross-correlated, as Pose2Sim synchronises its cameras, with the peak refined
 between samples (a parabola through it and its neighbours), so the offset is known to a fraction of a frame
-whatever the two frame rates. Then, over the part both cover once shifted, dynamic time warping (dtaidistance) of
-the chosen joint angles lines the phases up when one moves faster than the other; the per-joint differences are
-taken along that warping path.
+whatever the two frame rates. Then, from where both have begun (once shifted) to each one's own end, dynamic time
+warping (dtaidistance) of the chosen joint angles lines the phases up when one moves faster than the other; the
+per-joint differences are taken along that warping path.
 """
 
 from __future__ import annotations

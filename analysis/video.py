@@ -129,9 +129,8 @@ class Watch:
 
 
 _END = object()
-# The decoding thread gives way to pose inference and the app's own threads when the cores are busy: it needs a
-# third of a core for a 1080p phone clip and works up to 8 frames ahead (in the page, the analysis then took as
-# long as the library's, 11.7-12.3 s against 12.1-14.0 s; benchmarks/player_bench.py).
+# The decoding thread gives way to pose inference when the cores are busy (in the app, with its own threads and
+# the browser's): it needs a third of a core for a 1080p phone clip and works up to 8 frames ahead, so it can.
 DECODER_NICENESS = 5
 
 
@@ -341,8 +340,9 @@ def analyse_video(path: PathLike, settings: PoseSettings, options: ClipOptions =
     pipeline is left running, and the partial annotated video is removed. A stop set after the work is
     done (while the result is put together) is too late: the result is returned.
 
-    engine: a fresh VIDEO-mode engine made for `settings`, to use instead of loading one (the caller keeps
-    and closes it); by default the model is loaded here and closed at the end.
+    engine: a fresh VIDEO-mode engine made for `settings` (a PoseEngine, or a PeopleFinder for several people:
+    analysis.people.video_engine), to use instead of loading one (the caller keeps and closes it); by default it
+    is made here and closed at the end.
     """
     if engine is not None and (engine.mode is not Mode.VIDEO or engine.settings != settings):
         raise ValueError("engine must be a VIDEO-mode PoseEngine made for these settings")

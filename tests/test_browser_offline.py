@@ -41,7 +41,7 @@ CHROMIUM_EXTRA_ARGS = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-
                        f"--use-file-for-fake-video-capture={CACHE_DIR / 'clip.y4m'}")
 COMPONENT = 'iframe[title="streamlit_webrtc.component.webrtc_streamer"]'
 LOCAL_SCHEMES = {"data", "blob", "about"}
-PAGES = {"": "PoseScope", "image": "Image", "video": "Video", "webcam": "Webcam"}  # URL path: the page's heading
+PAGES = {"": "PoseScope", "image": "Image", "video": "Video", "webcam": "Webcam", "compare": "Compare"}  # path: heading
 VIDEO_RESULT_TIMEOUT_MS = 180_000
 IMAGE_RESULT_TIMEOUT_MS = 60_000
 STREAM_TIMEOUT_MS = 30_000
@@ -194,7 +194,7 @@ def walk_through_the_app(page: Page, app_url: AppServer, media: Path, recorder: 
     # Every page in the navigation, today's and any added later, opened from its own URL as a bookmark or a reload
     # would open it.
     links = page.get_by_test_id("stSidebarNav").get_by_role("link")
-    pages = {urlsplit(href).path.strip("/"): name.strip() for href, name in
+    pages = {urlsplit(href).path.strip("/"): name.strip().splitlines()[-1] for href, name in  # after the icon's name
              zip(links.evaluate_all("links => links.map(link => link.href)"), links.all_inner_texts(), strict=True)}
     assert set(PAGES) <= set(pages), f"the navigation lacks some of {sorted(PAGES)}: {pages}"
     for path, title in pages.items():

@@ -102,3 +102,11 @@ def test_a_side_that_is_not_a_video_says_so_and_nothing_is_compared(media: Path,
     errors = [error.value for error in app.error]
     assert len(errors) == 1 and "not a video file we can read" in errors[0] and "notes" in errors[0], errors
     assert len(app.get("bidi_component")) == 0 and not app.dataframe
+
+
+def test_a_side_stays_until_closed_and_then_nothing_is_compared(media: Path, later: Path) -> None:
+    app = compared(media, later)
+    app.file_uploader[1].set_value(None).run()  # the file's chip removed: the video stays, as on the Video page
+    assert app.dataframe and [button.label for button in app.button] == ["Close this video"]
+    app.button(key="athlete_close").click().run()
+    assert not app.exception and not app.dataframe and len(app.get("bidi_component")) == 0

@@ -76,6 +76,9 @@ def side_input(side: str, settings: PoseSettings, privacy: bool) -> Side | None:
                                    known_suffix(chosen.name, clips.VIDEO_TYPES, "video"))
         if (upload := session.upload) is None:
             return None
+        if chosen is None:
+            st.button("Close this video", key=f"{side}_close", on_click=session.close, icon=":material/close:",
+                      help="This video stays here while you use other pages; close it to choose another.")
         options = ClipOptions(privacy=privacy)
         outcome = session.analysis(settings, options)
         if isinstance(outcome, Job):

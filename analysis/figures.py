@@ -31,13 +31,9 @@ def skeleton_3d(world: np.ndarray, visibility: np.ndarray, threshold: float = 0.
     for person, (points, seen) in enumerate(zip(world, visibility >= threshold)):
         right, up, depth = points[:, 0], -points[:, 1], -points[:, 2]
         colour = PERSON_COLOURS[person % len(PERSON_COLOURS)]
-        bones = [(a, b) for a, b in BONES if seen[a] and seen[b]]
-        ends = np.array(bones, np.intp).reshape(-1, 2)
-        def segments(axis: np.ndarray) -> np.ndarray:
-            """Bone end points with a NaN break after each bone, so one trace draws them all."""
-            return np.column_stack([axis[ends[:, 0]], axis[ends[:, 1]], np.full(len(ends), np.nan)]).ravel()
+        ends = np.array([(a, b) for a, b in BONES if seen[a] and seen[b]], np.intp).reshape(-1, 2)
         figure.add_trace(go.Scatter3d(
-            x=segments(right), y=segments(depth), z=segments(up), mode="lines",
+            x=_segments(right, ends), y=_segments(depth, ends), z=_segments(up, ends), mode="lines",
             line=dict(color=colour, width=6), name=f"person {person + 1}", hoverinfo="skip"))
         figure.add_trace(go.Scatter3d(
             x=right[seen], y=depth[seen], z=up[seen], mode="markers",
@@ -50,6 +46,11 @@ def skeleton_3d(world: np.ndarray, visibility: np.ndarray, threshold: float = 0.
         margin=dict(l=0, r=0, t=30, b=0), height=520, legend=dict(orientation="h"),
         title=dict(text="3D skeleton (world landmarks, metres)", font=dict(size=14)))
     return figure
+
+
+def _segments(axis: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """One coordinate of the bones' end points with a NaN break after each bone, so one trace draws them all."""
+    return np.column_stack([axis[ends[:, 0]], axis[ends[:, 1]], np.full(len(ends), np.nan)]).ravel()
 
 
 # --- curves over time: the Video page (and anything else with a clip) ---------------------------------------------
@@ -288,10 +289,8 @@ def overlaid_skeletons(poses: Sequence[tuple[str, np.ndarray]], height: int = 42
     for i, (name, pose) in enumerate(poses):
         colour = COMPARED_COLOURS[i % len(COMPARED_COLOURS)]
         ends = np.array(BONES, np.intp)
-        x = np.column_stack([pose[ends[:, 0], 0], pose[ends[:, 1], 0], np.full(len(ends), np.nan)]).ravel()
-        y = np.column_stack([pose[ends[:, 0], 1], pose[ends[:, 1], 1], np.full(len(ends), np.nan)]).ravel()
-        figure.add_trace(go.Scatter(x=x, y=y, mode="lines", name=name, line=dict(color=colour, width=4),
-                                    hoverinfo="skip"))
+        figure.add_trace(go.Scatter(x=_segments(pose[:, 0], ends), y=_segments(pose[:, 1], ends), mode="lines",
+                                    name=name, line=dict(color=colour, width=4), hoverinfo="skip"))
         figure.add_trace(go.Scatter(x=pose[:, 0], y=pose[:, 1], mode="markers", showlegend=False, legendgroup=name,
                                     marker=dict(size=6, color=colour), text=list(LANDMARK_NAMES),
                                     hovertemplate=f"{name}: %{{text}}<extra></extra>"))

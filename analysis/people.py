@@ -166,6 +166,13 @@ def video_engine(settings: PoseSettings) -> PoseEngine | PeopleFinder:
     return PoseEngine(settings, Mode.VIDEO) if settings.max_people == 1 else PeopleFinder(settings)
 
 
+def same_people(a: FramePose, b: FramePose) -> bool:
+    """Whether two finds in one frame are of the same people: as many, each with shoulders and hips within
+    SAME_TORSO torso lengths of one of the other's (no one found in either counts as the same)."""
+    return a.people == b.people and all(min(_torso_gap(p, q) for q in b.landmarks) < SAME_TORSO
+                                        for p in a.landmarks)
+
+
 def _torso_gap(a: np.ndarray, b: np.ndarray) -> float:
     """How far apart two poses' shoulders and hips are, on average, in lengths of the first one's torso."""
     torso = float(np.linalg.norm(a[_SHOULDERS, :2].mean(axis=0) - a[_HIPS, :2].mean(axis=0)))

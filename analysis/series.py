@@ -158,6 +158,11 @@ class SeriesBuilder:
         self._landmarks.append(landmarks)
         self._world.append(world)
 
+    @property
+    def last_index(self) -> int | None:
+        """The frame number of the last frame added; None before the first."""
+        return self._indices[-1] if self._indices else None
+
     def build(self) -> PoseSeries:
         """The series of the frames added; SeriesError if there were none (a series holds at least one)."""
         if not self._times:

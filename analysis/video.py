@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -28,7 +28,7 @@ import numpy as np
 
 from analysis.drawing import PrivacyAnnotator, SkeletonAnnotator
 from analysis.engine import FramePose, Mode, PoseEngine, PoseSettings
-from analysis.people import PeopleFinder, video_engine
+from analysis.people import PeopleFinder, same_people, video_engine
 from analysis.result import ClipOptions, ClipResult, Source
 from analysis.series import SeriesBuilder
 from analysis.video_io import (
@@ -38,7 +38,9 @@ from analysis.video_io import (
     VideoError,
     VideoInfo,
     VideoWriter,
+    cores_for_one_video,
     decoder_threads_beside_inference,
+    keyframe_before,
     probe,
     read_frames,
 )
@@ -108,6 +110,7 @@ class Watch:
         self.started = time.perf_counter()
         self.done = 0
         self._reported = self.started
+        self._counting = threading.Lock()
 
     def __call__(self) -> None:
         if self._stop is not None and self._stop.is_set():
@@ -116,11 +119,16 @@ class Watch:
             self.report()
 
     def frame_done(self) -> None:
-        self.done += 1
+        self.count()
         if self.done % 5 == 0 or self.done == self._expected:
             self.report()
         else:
             self()
+
+    def count(self) -> None:
+        """One more frame done, by a thread that does not report (another span of the video): from any thread."""
+        with self._counting:
+            self.done += 1
 
     def report(self) -> None:
         if self._on_progress is not None:
@@ -340,9 +348,13 @@ def analyse_video(path: PathLike, settings: PoseSettings, options: ClipOptions =
     pipeline is left running, and the partial annotated video is removed. A stop set after the work is
     done (while the result is put together) is too late: the result is returned.
 
+    Speed: without an annotated video, a long video is cut at keyframes into spans (see _spans) analysed side by
+    side, each by a landmarker of its own, on threads named posescope-span; the first span is analysed on the
+    calling thread.
+
     engine: a fresh VIDEO-mode engine made for `settings` (a PoseEngine, or a PeopleFinder for several people:
     analysis.people.video_engine), to use instead of loading one (the caller keeps and closes it); by default it
-    is made here and closed at the end.
+    is made here and closed at the end. With an engine given, the video is analysed in one span, by it.
     """
     if engine is not None and (engine.mode is not Mode.VIDEO or engine.settings != settings):
         raise ValueError("engine must be a VIDEO-mode PoseEngine made for these settings")
@@ -354,66 +366,245 @@ def analyse_video(path: PathLike, settings: PoseSettings, options: ClipOptions =
                          f"{info.duration_s:.1f} s video. Choose an earlier start.")
     expected = expected_frames(info, options)
     watch = Watch(stop, on_progress, expected)
+    spans = _spans(path, info, options, expected) if engine is None and annotated_path is None \
+        else [_Span(options.start_s, options.end_s)]
+    threads = decoder_threads_beside_inference(len(spans))
     builder: SeriesBuilder | None = None
-    warnings: list[str] = []
-    repeated = 0
-    writer = renderer = decoder = None
+    halt = threading.Event()  # tells the other spans' threads to stop
+    others = [threading.Thread(target=_analyse_elsewhere, args=(span, path, options, settings, threads, halt, watch),
+                               name="posescope-span", daemon=True) for span in spans[1:]]
+    writer = renderer = None
+
+    def take(index: int, time_s: float, rgb: np.ndarray, pose: FramePose) -> None:
+        nonlocal builder
+        if builder is None:
+            builder = SeriesBuilder(settings.max_people, rgb.shape[1], rgb.shape[0])
+        builder.add(index, time_s, pose)
+        if renderer:
+            renderer.put(rgb, pose, time_s, watch)
+
     try:
         writer = VideoWriter(annotated_path, fps=info.fps / options.stride or 30.0) if annotated_path else None
         renderer = _Renderer(writer, options.preview_max_side, options.privacy) if writer else None
+        for thread in others:
+            thread.start()
         owned = video_engine(settings) if engine is None else contextlib.nullcontext(engine)
         with owned as engine:
             watch()  # loading the model takes up to a second
-            last_ms, last_s = -1, -math.inf
-            decoder = _Decoder(read_frames(path, options.start_s, options.end_s, options.stride,
-                                           options.analysis_max_side, decoder_threads_beside_inference()))
-            try:
-                for index, time_s, rgb in decoder.frames(watch):
-                    watch()
-                    if time_s < last_s + SAME_TIME_S:  # a series' times must increase, and so must a video's
-                        repeated += 1
-                        continue
-                    last_ms = max(last_ms + 1, round(time_s * 1000))
-                    try:
-                        pose = engine.detect_frame(rgb, last_ms)
-                    except Exception as error:  # noqa: BLE001 - MediaPipe's, whatever its type: said in a sentence
-                        where = f"frame {index} ({time_s:.2f} s)"
-                        if builder is None:
-                            raise PoseEstimationError(
-                                f"Pose estimation failed on the first frame analysed, {where}: MediaPipe "
-                                f"reported “{_engine_failure(error)}”. Try another part of the video, or "
-                                "another model.") from error
-                        warnings.append(f"The analysis stopped at {where}: MediaPipe failed on it "
-                                        f"(“{_engine_failure(error)}”). The results below cover the "
-                                        f"{_frames_before(watch.done)}.")
-                        break
-                    last_s = time_s
-                    if builder is None:
-                        builder = SeriesBuilder(settings.max_people, rgb.shape[1], rgb.shape[0])
-                    builder.add(index, time_s, pose)
-                    if renderer:
-                        renderer.put(rgb, pose, time_s, watch)
-                    watch.frame_done()
-            except VideoError as error:
-                if error is not decoder.error or builder is None:  # only a video that breaks off part-way
-                    raise
-                warnings.append(f"{error} The results below cover the part before the break.")
-            decoder.join(time.perf_counter() + STOP_WAIT_S)
+            first = spans[0]
+            _analyse_span(first, path, options, threads, engine, watch, watch.frame_done, take)
+            if first.decoder:
+                first.decoder.join(time.perf_counter() + STOP_WAIT_S)
+            if others and not (first.failure or first.broke) and builder is not None:
+                _hand_over(first, spans[1], others[0], path, options, threads, engine, watch)
+        if first.failure and builder is None:
+            where, reason = first.failure
+            raise PoseEstimationError(f"Pose estimation failed on the first frame analysed, {where}: MediaPipe "
+                                      f"reported “{reason}”. Try another part of the video, or another model.")
+        if first.broke and builder is None:  # only a video that breaks off part-way keeps what came before
+            raise first.broke
+        if first.failure or first.broke:
+            halt.set()  # what the later spans find comes after the gap: not kept
+        for thread in others:
+            while thread.is_alive():
+                thread.join(POLL_S)
+                watch()
+        kept = _kept(spans)
+        for span in kept[1:]:
+            if span.error is not None:
+                raise span.error
+            builder = _add_span(builder, span, settings)
         if builder is None:
             raise VideoError("No frames were found in the chosen part of the video. Check the start and end times.")
         if renderer:
             renderer.close(watch)
     except BaseException:
-        _halt(decoder, renderer, writer)
+        halt.set()
+        _halt(spans[0].decoder, others, renderer, writer)
         raise
-    if repeated:
-        warnings.insert(0, _repeated_warning(repeated))
     return ClipResult(builder.build(), Source(name, info), settings, options, time.perf_counter() - watch.started,
-                      tuple(warnings))
+                      tuple(_span_warnings(kept)))
 
 
-def _halt(decoder: _Decoder | None, renderer: _Renderer | None, writer: VideoWriter | None) -> None:
-    """Stop every stage at once, then wait (bounded) for each: they stop side by side, not one after another."""
+# A video is cut into spans analysed side by side because MediaPipe's inference runs on one core (1.01 cores, on a
+# 1080x1920 phone clip at 540x960): on 2 cores, two landmarkers on threads of their own did 137 frames/s of its
+# frames against 78 for one. Each span has at least MIN_SPAN_FRAMES (a new landmarker costs 0.1 s, and its first
+# frames are found by the detector, not tracked); at most one per core and MAX_SPANS. With a stride, the frames kept
+# would depend on where a span starts, so a strided analysis is one span.
+MIN_SPAN_FRAMES = 100
+MAX_SPANS = 2
+# Frames in a row in which a span's landmarker, carried on past its end, and the next span's find the same people
+# before the next span's poses are taken (_hand_over).
+HAND_OVER_FRAMES = 3
+
+
+@dataclass
+class _Span:
+    """A stretch [start_s, end_s) of the video, analysed on its own, and what came of it: its poses (when analysed
+    on another thread), frames skipped for a repeated time, and why it stopped early if it did."""
+
+    start_s: float
+    end_s: float | None
+    frames: list[tuple[int, float, FramePose]] = field(default_factory=list)
+    size: tuple[int, int] | None = None  # (width, height) of its frames
+    analysed: int = 0
+    last_ms: int = -1  # the timestamp its landmarker was last given
+    repeated: int = 0
+    failure: tuple[str, str] | None = None  # MediaPipe failed: on which frame, and what it said
+    broke: VideoError | None = None  # the video broke off in it
+    error: BaseException | None = None  # anything else, raised again on the calling thread
+    decoder: _Decoder | None = None
+
+
+def _spans(path: PathLike, info: VideoInfo, options: ClipOptions, expected: int) -> list[_Span]:
+    """The stretches to analyse side by side, cut at keyframes (so that no span decodes frames another analyses)."""
+    count = min(MAX_SPANS, cores_for_one_video(), expected // MIN_SPAN_FRAMES)
+    whole = [_Span(options.start_s, options.end_s)]
+    if options.stride != 1 or count < 2 or not info.fps:
+        return whole
+    end_s = min(options.end_s, info.duration_s) if options.end_s is not None else info.duration_s
+    shortest_s = MIN_SPAN_FRAMES / 2 / info.fps  # a keyframe far from the even cut still leaves a useful span
+    cuts = [options.start_s]
+    try:
+        for k in range(1, count):
+            cut = keyframe_before(path, options.start_s + (end_s - options.start_s) * k / count)
+            if cut is not None and cut - cuts[-1] >= shortest_s and end_s - cut >= shortest_s:
+                cuts.append(cut)
+    except VideoError:
+        return whole
+    ends = [*cuts[1:], options.end_s]
+    return [_Span(start, end) for start, end in zip(cuts, ends)]
+
+
+def _analyse_span(span: _Span, path: PathLike, options: ClipOptions, threads: int, engine: PoseEngine | PeopleFinder,
+                  watch: Callable[[], None], counted: Callable[[], None],
+                  take: Callable[[int, float, np.ndarray, FramePose], None]) -> None:
+    """Pose each frame of the span with engine and hand it to take(index, time_s, rgb, pose); counted() after each.
+    MediaPipe failing on a frame, or the video breaking off, ends the span early and is noted on it."""
+    span.decoder = decoder = _Decoder(read_frames(path, span.start_s, span.end_s, options.stride,
+                                                  options.analysis_max_side, threads))
+    last_s = -math.inf
+    try:
+        for index, time_s, rgb in decoder.frames(watch):
+            watch()
+            if time_s < last_s + SAME_TIME_S:  # a series' times must increase, and so must a video's
+                span.repeated += 1
+                continue
+            span.last_ms = max(span.last_ms + 1, round(time_s * 1000))
+            try:
+                pose = engine.detect_frame(rgb, span.last_ms)
+            except Exception as error:  # noqa: BLE001 - MediaPipe's, whatever its type: said in a sentence
+                span.failure = f"frame {index} ({time_s:.2f} s)", _engine_failure(error)
+                return
+            last_s = time_s
+            span.size = span.size or (rgb.shape[1], rgb.shape[0])
+            take(index, time_s, rgb, pose)
+            span.analysed += 1
+            counted()
+    except VideoError as error:
+        if error is not decoder.error:
+            raise
+        span.broke = error
+
+
+def _hand_over(done: _Span, following: _Span, thread: threading.Thread, path: PathLike, options: ClipOptions,
+               threads: int, engine: PoseEngine | PeopleFinder, watch: Watch) -> None:
+    """Carry on past the end of `done` with its landmarker, over the frames `following` analysed from a cold start,
+    until the two have found the same people in HAND_OVER_FRAMES frames in a row; the frames before that are
+    replaced by the carried-on ones. Why: a landmarker that starts afresh may pick up someone else (max_people=1
+    with several people in view) or lose a person for a few frames, where a single pass would have followed them
+    through; so the result is that of one pass, but for landmarks within SAME_TORSO of it after the hand-over."""
+    decoder = _Decoder(read_frames(path, following.start_s, following.end_s, options.stride,
+                                   options.analysis_max_side, threads))
+    carried: list[tuple[int, float, FramePose]] = []
+    agreeing = 0
+    try:
+        for index, time_s, rgb in decoder.frames(watch):
+            while len(following.frames) <= len(carried) and thread.is_alive():
+                thread.join(POLL_S)
+                watch()
+            if len(following.frames) <= len(carried) or following.frames[len(carried)][1] != time_s:
+                break  # the other span stopped here, or skipped a frame this one did not: it stays as it is
+            done.last_ms = max(done.last_ms + 1, round(time_s * 1000))
+            try:
+                pose = engine.detect_frame(rgb, done.last_ms)
+            except Exception:  # noqa: BLE001 - the other span's poses for this frame stand
+                break
+            agreeing = agreeing + 1 if same_people(pose, following.frames[len(carried)][2]) else 0
+            carried.append((index, time_s, pose))
+            if agreeing == HAND_OVER_FRAMES:
+                break
+            watch()
+    except VideoError as error:
+        if error is not decoder.error:
+            raise
+        # The video broke off: the other span says so, and holds the poses up to the break.
+    finally:
+        decoder.join(time.perf_counter() + STOP_WAIT_S)
+    following.frames[: len(carried)] = carried
+
+
+def _analyse_elsewhere(span: _Span, path: PathLike, options: ClipOptions, settings: PoseSettings, threads: int,
+                       halt: threading.Event, watch: Watch) -> None:
+    """A later span, on a thread of its own with a landmarker of its own: its poses are kept on the span."""
+    def check() -> None:
+        if halt.is_set():
+            raise Cancelled("The analysis was cancelled.")
+
+    try:
+        with video_engine(settings) as engine:
+            _analyse_span(span, path, options, threads, engine, check, watch.count,
+                          lambda index, time_s, _, pose: span.frames.append((index, time_s, pose)))
+    except Cancelled:
+        pass
+    except BaseException as error:  # noqa: BLE001 - raised again on the calling thread
+        span.error = error
+    finally:
+        if span.decoder:
+            span.decoder.join(time.perf_counter() + STOP_WAIT_S)
+
+
+def _kept(spans: list[_Span]) -> list[_Span]:
+    """The spans whose frames make the result: up to the first that stopped early (what follows is after a gap)."""
+    for count, span in enumerate(spans, start=1):
+        if span.failure or span.broke or span.error:
+            return spans[:count]
+    return spans
+
+
+def _add_span(builder: SeriesBuilder | None, span: _Span, settings: PoseSettings) -> SeriesBuilder | None:
+    """A later span's poses added after the earlier ones'. Frame numbers after a seek are estimates (time × mean
+    frame rate), so where one would not follow the earlier span's last, the span's are moved up to follow it."""
+    if not span.frames:
+        return builder
+    if builder is None:
+        builder = SeriesBuilder(settings.max_people, *span.size)
+    shift = max(0, builder.last_index + 1 - span.frames[0][0]) if builder.last_index is not None else 0
+    for index, time_s, pose in span.frames:
+        builder.add(index + shift, time_s, pose)
+    return builder
+
+
+def _span_warnings(spans: list[_Span]) -> list[str]:
+    """What the result's warnings say of the spans kept: frames skipped, and where the analysis stopped early."""
+    warnings = []
+    repeated = sum(span.repeated for span in spans)
+    if repeated:
+        warnings.append(_repeated_warning(repeated))
+    last = spans[-1]
+    if last.failure:
+        where, reason = last.failure
+        warnings.append(f"The analysis stopped at {where}: MediaPipe failed on it (“{reason}”). The results below "
+                        f"cover the {_frames_before(sum(span.analysed for span in spans))}.")
+    elif last.broke:
+        warnings.append(f"{last.broke} The results below cover the part before the break.")
+    return warnings
+
+
+def _halt(decoder: _Decoder | None, others: list[threading.Thread], renderer: _Renderer | None,
+          writer: VideoWriter | None) -> None:
+    """Stop every stage at once, then wait (bounded) for each: they stop side by side, not one after another. The
+    other spans' threads have been told already (their halt event) and stop their own decoders."""
     deadline = time.perf_counter() + STOP_WAIT_S
     for stage in (decoder, renderer):
         if stage is not None:
@@ -423,4 +614,7 @@ def _halt(decoder: _Decoder | None, renderer: _Renderer | None, writer: VideoWri
     for stage in (renderer, decoder):
         if stage is not None:
             stage.join(deadline)
+    for thread in others:
+        if thread.ident is not None:  # started
+            thread.join(max(0.0, deadline - time.perf_counter()))
 

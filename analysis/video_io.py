@@ -44,14 +44,20 @@ _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _decoder_threads: int | None = None
 
 
-def decoder_threads_beside_inference() -> int:
-    """Decoding threads that leave pose inference (one thread) a core of its own. FFmpeg's choice, a thread per core
-    and one more, slowed inference on 2 cores from 74.9 to 51.2 frames/s of a 1080x1920 clip; one decoding thread
-    (155 frames/s of it) left it at 73.9."""
+def cores_for_one_video() -> int:
+    """The cores one video's analysis may fill: all of this process's, or one in a batch's worker (one per core)."""
+    if _decoder_threads is not None:
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def decoder_threads_beside_inference(inferences: int = 1) -> int:
+    """Decoding threads per decoder that leave each of `inferences` pose inferences (one thread each) a core of its
+    own. FFmpeg's choice, a thread per core and one more, slowed inference on 2 cores from 74.9 to 51.2 frames/s of a
+    1080x1920 clip; one decoding thread (155 frames/s of it) left it at 73.9."""
     if _decoder_threads is not None:
         return _decoder_threads
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cores - 1)
+    return max(1, (cores_for_one_video() - inferences) // inferences)
 
 
 def single_threaded_decoding() -> None:
@@ -115,6 +121,22 @@ def frame_estimate(path: PathLike) -> tuple[int, float]:
         return stream.frames or round(duration * fps), fps
 
 
+def keyframe_before(path: PathLike, time_s: float) -> float | None:
+    """The time of the last keyframe at or before time_s (from 0 at the start of the video), reading no frame: where
+    decoding from time_s really starts. None where the file cannot say (no timestamps, or it fails to seek)."""
+    with _open(path) as container:
+        stream = _video_stream(container)
+        origin = stream.start_time or 0
+        try:
+            container.seek(origin + round(time_s / stream.time_base), stream=stream)
+            for packet in container.demux(stream):
+                if packet.pts is not None and packet.is_keyframe:
+                    return float((packet.pts - origin) * stream.time_base)
+        except av.FFmpegError:
+            return None
+    return None
+
+
 def read_frames(path: PathLike, start_s: float = 0.0, end_s: float | None = None, stride: int = 1,
                 max_side: int | None = None, threads: int | None = None) -> Iterator[tuple[int, float, np.ndarray]]:
     """Stream (frame_index, time_s, rgb) for the frames shown from start_s up to, not including, end_s.
@@ -148,7 +170,7 @@ def read_frames(path: PathLike, start_s: float = 0.0, end_s: float | None = None
         scalers = _Scalers()
         try:
             if start_s > 0:
-                container.seek(origin + int(start_s / stream.time_base), stream=stream)
+                container.seek(origin + round(start_s / stream.time_base), stream=stream)
             for frame in container.decode(stream):
                 if frame.pts is None:
                     time_s = time_s + 1 / fps if index >= 0 else 0.0

@@ -20,12 +20,13 @@ from analysis.angles import ANGLE_NAMES
 from analysis.drawing import PRIVACY_BACKGROUND
 from analysis.engine import FramePose, Mode, PoseEngine, PoseSettings
 from analysis.landmarks import INDEX
+from analysis.people import same_people, video_engine
 from analysis.photo import PhotoAnalysis
 import analysis.video
 from analysis.result import ClipOptions
 from analysis.series import SeriesBuilder, Smoothing, clean, kinematics, nyquist_hz
 from analysis.video import Cancelled, PoseEstimationError, Progress, analyse_video, expected_frames
-from analysis.video_io import VideoError, VideoInfo, VideoWriter, probe, read_frames
+from analysis.video_io import VideoError, VideoInfo, VideoWriter, keyframe_before, probe, read_frames
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +98,21 @@ def test_a_truncated_video_keeps_the_frames_before_the_break(media: Path, tmp_pa
     cut.write_bytes(data[: len(data) * 2 // 3])
     result = analyse_video(cut, PoseSettings(complexity="lite"))
     assert 10 < result.series.frames < 60
+    assert len(result.warnings) == 1 and "truncated or damaged" in result.warnings[0]
+
+
+def test_a_video_analysed_in_spans_that_breaks_off_keeps_the_frames_before_the_break(media: Path,
+                                                                                     tmp_path: Path) -> None:
+    # demo.mp4 (230 frames) cut off at two thirds of its bytes: the break is in the later of its two spans.
+    data = (media / "demo.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    threads: set[str] = set()
+    result = analyse_video(cut, PoseSettings(complexity="lite"),
+                           on_progress=lambda _: threads.update(t.name for t in threading.enumerate()))
+    assert "posescope-span" in threads
+    assert 100 < result.series.frames < 230
+    assert np.all(np.diff(result.series.frame_index) == 1)
     assert len(result.warnings) == 1 and "truncated or damaged" in result.warnings[0]
 
 
@@ -296,11 +312,41 @@ def test_smoothing_reduces_jitter_without_moving_the_movement(clip_result) -> No
     assert kinematics(series, Smoothing()).speed_m is None
 
 
-def _pose_at(*hips_x: float) -> FramePose:
-    landmarks = np.zeros((len(hips_x), 33, 5), np.float32)
-    landmarks[:, :, 0] = np.array(hips_x)[:, None]
-    landmarks[:, :, 1] = 0.5
-    return FramePose(landmarks, np.zeros((len(hips_x), 33, 3), np.float32), 100, 100)
+def _pose_at(*x: float) -> FramePose:
+    """People standing at these x, their landmarks spread over a 0.08 x 0.6 box, the first (the nose) at x."""
+    spread = np.linspace(-0.04, 0.04, 33)
+    spread[0] = 0.0
+    landmarks = np.ones((len(x), 33, 5), np.float32)
+    landmarks[:, :, 0] = np.array(x)[:, None] + spread
+    landmarks[:, :, 1] = np.linspace(0.2, 0.8, 33)
+    return FramePose(landmarks, np.zeros((len(x), 33, 3), np.float32), 100, 100)
+
+
+def test_a_long_video_analysed_in_spans_side_by_side_follows_whom_one_pass_follows(media: Path) -> None:
+    """Without an annotated video, demo.mp4 (230 frames, a woman walking past the man in frames ~35-200) is cut in
+    two spans analysed at once. The later span's landmarker starts afresh mid-walk and takes up the woman where one
+    pass follows the man (one person asked for): the earlier span's landmarker carries on until both find the same
+    person, so every frame has the person one pass finds, and the same frames and numbers."""
+    settings = PoseSettings()
+    threads: set[str] = set()
+    in_spans = analyse_video(media / "demo.mp4", settings,
+                             on_progress=lambda _: threads.update(t.name for t in threading.enumerate()))
+    with video_engine(settings) as engine:
+        one_pass = analyse_video(media / "demo.mp4", settings, engine=engine)
+    assert "posescope-span" in threads
+    a, b = one_pass.series, in_spans.series
+    np.testing.assert_array_equal(a.times_s, b.times_s)
+    np.testing.assert_array_equal(a.frame_index, b.frame_index)
+    assert in_spans.warnings == one_pass.warnings == ()
+    different = [frame for frame in range(a.frames)
+                 if not same_people(FramePose(a.landmarks[frame][a.present[frame]], a.world[frame][a.present[frame]],
+                                              a.width, a.height),
+                                    FramePose(b.landmarks[frame][b.present[frame]], b.world[frame][b.present[frame]],
+                                              b.width, b.height))]
+    assert len(different) <= 2, f"another person than one pass's in frames {different}"
+    first_span = a.times_s < keyframe_before(media / "demo.mp4", probe(media / "demo.mp4").duration_s / 2)
+    assert first_span.sum() > 50
+    np.testing.assert_array_equal(a.landmarks[first_span], b.landmarks[first_span])  # analysed by one landmarker
 
 
 def test_people_keep_their_slots_when_mediapipe_swaps_their_order() -> None:
@@ -369,7 +415,7 @@ def test_frame_table_is_empty_where_the_person_is_not_found(clip_result) -> None
 
 # stopping: every stage can be stopped at any moment, whichever is the slow one
 
-PIPELINE_THREADS = frozenset({"posescope-decode", "posescope-render", "posescope-encode"})
+PIPELINE_THREADS = frozenset({"posescope-decode", "posescope-render", "posescope-encode", "posescope-span"})
 CANCEL_WITHIN_S = 2.0
 
 
@@ -592,6 +638,15 @@ def test_cancel_while_the_annotated_video_is_being_finished(slow_to_encode: Path
                     how)
     run.assert_stopped_promptly_and_cleanly(how)
     assert run.frames_done == SLOW_FRAMES
+
+
+@pytest.mark.parametrize("how", ["stop", "on_progress"])
+def test_cancel_while_the_video_is_analysed_in_spans(media: Path, how: str) -> None:
+    # demo.mp4 is long enough for two spans: the later one is on a thread of its own, with its own decoder.
+    run = Analysis(media / "demo.mp4", None)
+    run.cancel_when(lambda: run.frames_done >= 20 and run.inside("PoseEngine.detect_frame", "posescope-span"), how)
+    run.assert_stopped_promptly_and_cleanly(how)
+    assert 20 <= run.frames_done < 230
 
 
 def test_a_stop_set_before_the_start_cancels_at_once(media: Path, tmp_path: Path) -> None:

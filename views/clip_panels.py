@@ -11,7 +11,7 @@ from analysis.clips import ClipSession, VideoUpload
 from analysis.jobs import Job, JobState
 from views.player import Playback
 
-POLL_S = 0.5
+POLL_S = 1.0
 
 
 @st.fragment(run_every=POLL_S)

@@ -7,6 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -20,40 +21,124 @@ HIPS = [INDEX["left_hip"], INDEX["right_hip"]]
 COVERED = range(20, 26)  # frames in which one of the two men is covered
 TWO = PoseSettings(complexity="lite", max_people=2)
 TIME_BASE = Fraction(1, 90_000)
+WIDTH, HEIGHT, FPS = 1280, 720, 30
 
 
-def hips_at(*x: float) -> FramePose:
-    """People whose every landmark (so their hip centre) is at these x, halfway down the picture."""
-    landmarks = np.zeros((len(x), 33, 5), np.float32)
-    landmarks[:, :, 0] = np.array(x)[:, None]
-    landmarks[:, :, 1] = 0.5
-    return FramePose(landmarks, np.zeros((len(x), 33, 3), np.float32), 100, 100)
+@pytest.fixture(scope="module")
+def standing(media: Path) -> np.ndarray:
+    """(33, 5) the real model's landmarks of the man in bus.jpg, in pixels (x, y), his hips' centre at (0, 0) and
+    his height (top to bottom of his landmarks) 1, with the model's visibility and presence."""
+    rgb = cv2.cvtColor(cv2.imread(str(media / "bus.jpg")), cv2.COLOR_BGR2RGB)
+    with PoseEngine(PoseSettings(), Mode.IMAGE) as engine:
+        pose = engine.detect(rgb)
+    landmarks = pose.landmarks[0].copy()
+    pixels = pose.pixels[0]
+    centre = pixels[HIPS].mean(axis=0)
+    landmarks[:, :2] = (pixels - centre) / np.ptp(pixels[:, 1])
+    return landmarks
 
 
-def test_people_keep_their_slots_when_mediapipe_lists_them_the_other_way_round() -> None:
+def frame_of(standing: np.ndarray, people: list[tuple[float, float, float]]) -> FramePose:
+    """People (hip centre x, y in pixels, height in pixels) of the standing pose, in a WIDTH x HEIGHT frame."""
+    return shuffled_frame_of(standing, people)[0]
+
+
+def shuffled_frame_of(standing: np.ndarray, people: list[tuple[float, float, float]],
+                      rng: np.random.Generator | None = None, jitter_px: float = 0.0) -> tuple[FramePose, np.ndarray]:
+    """frame_of's people with jitter_px of noise, in a random order (MediaPipe's is not kept from frame to frame)
+    with rng; and the order (the index in `people` of each person in the frame)."""
+    landmarks = np.repeat(standing[None], len(people), axis=0)
+    for person, (x, y, height) in zip(landmarks, people):
+        person[:, :2] = person[:, :2] * height + [x, y]
+    order = np.arange(len(people))
+    if rng is not None:
+        landmarks[:, :, :2] += rng.normal(0, jitter_px, landmarks[:, :, :2].shape)
+        order = rng.permutation(len(people))
+    landmarks = landmarks[order]
+    landmarks[:, :, 0] /= WIDTH
+    landmarks[:, :, 1] /= HEIGHT
+    return FramePose(landmarks.astype(np.float32), np.zeros((len(people), 33, 3), np.float32), WIDTH, HEIGHT), order
+
+
+def test_people_keep_their_slots_when_mediapipe_lists_them_the_other_way_round(standing: np.ndarray) -> None:
     tracker = PersonTracker(2)
-    assert list(tracker.assign(hips_at(0.2, 0.8), 0.0)) == [0, 1]
-    assert list(tracker.assign(hips_at(0.81, 0.21), 0.033)) == [1, 0]
-    assert list(tracker.assign(hips_at(0.82), 0.067)) == [1]
+    assert list(tracker.assign(frame_of(standing, [(300, 400, 300), (900, 400, 300)]), 0.0)) == [0, 1]
+    assert list(tracker.assign(frame_of(standing, [(905, 400, 300), (305, 400, 300)]), 0.033)) == [1, 0]
+    assert list(tracker.assign(frame_of(standing, [(910, 400, 300)]), 0.067)) == [1]
 
 
-def test_someone_who_appears_far_from_everyone_takes_a_free_slot_not_a_neighbours() -> None:
+def test_someone_who_appears_far_from_everyone_takes_a_free_slot_not_a_neighbours(standing: np.ndarray) -> None:
     tracker = PersonTracker(3)
-    tracker.assign(hips_at(0.2, 0.8), 0.0)
-    assert list(tracker.assign(hips_at(0.5), 0.033)) == [2]  # slots 0 and 1 are someone else's
-    assert list(tracker.assign(hips_at(0.81, 0.5, 0.19), 0.067)) == [1, 2, 0]
+    tracker.assign(frame_of(standing, [(300, 400, 300), (900, 400, 300)]), 0.0)
+    assert list(tracker.assign(frame_of(standing, [(600, 400, 300)]), 0.033)) == [2]  # 0 and 1 are someone else's
+    assert list(tracker.assign(frame_of(standing, [(905, 400, 300), (600, 400, 300), (295, 400, 300)]),
+                               0.067)) == [1, 2, 0]
 
 
-def test_a_slot_unseen_for_forget_s_is_free_again_and_the_lowest_free_slot_goes_first() -> None:
-    recent, forgotten = PersonTracker(2), PersonTracker(2)
+@pytest.mark.parametrize("keep_s", [0.5, FORGET_S, 3.0])
+def test_a_slot_is_kept_for_the_keep_id_time_then_free_again_and_the_lowest_free_slot_goes_first(
+        standing: np.ndarray, keep_s: float) -> None:
+    recent, forgotten = PersonTracker(2, keep_s), PersonTracker(2, keep_s)
     for tracker in (recent, forgotten):
-        assert list(tracker.assign(hips_at(0.2), 0.0)) == [0]
-    assert list(recent.assign(hips_at(0.8), FORGET_S / 2)) == [1]  # slot 0 is still the first person's
-    assert list(forgotten.assign(hips_at(0.8), FORGET_S * 2)) == [0]
+        assert list(tracker.assign(frame_of(standing, [(300, 400, 300)]), 0.0)) == [0]
+    assert list(recent.assign(frame_of(standing, [(900, 400, 300)]), keep_s * 0.9)) == [1]  # 0 is still the first's
+    assert list(forgotten.assign(frame_of(standing, [(900, 400, 300)]), keep_s * 1.1)) == [0]
 
 
-def test_a_tracker_takes_no_more_people_than_it_has_slots() -> None:
-    assert list(PersonTracker(1).assign(hips_at(0.2, 0.8), 0.0)) == [0]
+def test_a_person_back_after_a_gap_shorter_than_the_keep_id_time_keeps_their_slot(standing: np.ndarray) -> None:
+    # Two people; the right one walks on out of sight (behind a pillar) for 0.8 s and comes back further on, where
+    # his pace puts him; meanwhile someone new comes in on the left, in the free slot.
+    tracker = PersonTracker(3, 1.0)
+    for i in range(10):
+        assert list(tracker.assign(frame_of(standing, [(200, 400, 300), (600 + 10 * i, 400, 300)]), i / FPS)) == [0, 1]
+    assert list(tracker.assign(frame_of(standing, [(200, 400, 300), (50, 400, 300)]), 20 / FPS)) == [0, 2]
+    back = frame_of(standing, [(690 + 10 * 24, 400, 300), (200, 400, 300), (50, 400, 300)])
+    assert list(tracker.assign(back, 34 / FPS)) == [1, 0, 2]
+
+
+def test_with_few_landmarks_seen_the_boxes_decide(standing: np.ndarray) -> None:
+    tracker = PersonTracker(2)
+    tracker.assign(frame_of(standing, [(300, 400, 300), (700, 400, 300)]), 0.0)
+    hidden = frame_of(standing, [(705, 400, 300), (305, 400, 300)])
+    hidden.landmarks[:, 3:, 3] = 0.0  # only the nose and two eye landmarks likely seen: too few to compare
+    assert list(tracker.assign(hidden, 0.033)) == [1, 0]
+
+
+def test_a_tracker_takes_no_more_people_than_it_has_slots(standing: np.ndarray) -> None:
+    assert list(PersonTracker(1).assign(frame_of(standing, [(300, 400, 300), (900, 400, 300)]), 0.0)) == [0]
+
+
+CROSSINGS = {  # (A's and B's speeds in pixels per frame, B's height and the height of his hips, whether B is
+    # found while the two overlap, the noise in pixels)
+    "B hidden while they overlap": (12, -9, 260, 380, False, 1.0),
+    "both found while they overlap": (12, -9, 260, 380, True, 1.0),
+    "same size, same line, hidden": (10, -10, 300, 400, False, 2.0),
+    "nearly the same size and line, both found": (10, -10, 290, 395, True, 2.0),
+    "slow and fast, B far off": (4, -16, 180, 330, False, 1.0),
+    "B slower the same way": (14, 5, 280, 390, False, 1.0),
+}
+
+
+@pytest.mark.parametrize("scenario", CROSSINGS)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_people_who_cross_are_never_swapped(standing: np.ndarray, scenario: str, seed: int) -> None:
+    """Generated crossings: A from the left, B from the right (or ahead of A, slower, the same way), in 4 s at 30
+    frames/s; MediaPipe's order random in each frame (the first frame's gives the slots), with noise; B, further
+    off, is hidden (not found) while the two overlap, or found. Each keeps one slot from start to end."""
+    speed_a, speed_b, height_b, hips_b, b_found_overlapping, jitter = CROSSINGS[scenario]
+    rng = np.random.default_rng(seed)
+    tracker = PersonTracker(2)
+    start_b = WIDTH - 100 if speed_b < 0 else 450
+    slot_of: dict[str, set[int]] = {"A": set(), "B": set()}
+    for i in range(4 * FPS):
+        a, b = (100 + speed_a * i, 400, 300), (start_b + speed_b * i, hips_b, height_b)
+        overlapping = abs(a[0] - b[0]) < 120
+        people = {"A": a} | ({"B": b} if b_found_overlapping or not overlapping else {})
+        pose, order = shuffled_frame_of(standing, list(people.values()), rng, jitter)
+        for name, slot in zip(np.array(list(people))[order], tracker.assign(pose, i / FPS)):
+            slot_of[str(name)].add(int(slot))
+    assert len(slot_of["A"]) == len(slot_of["B"]) == 1 and slot_of["A"] != slot_of["B"], \
+        f"slots changed hands: {slot_of}"
 
 
 @pytest.fixture(scope="module")

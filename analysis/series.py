@@ -22,7 +22,7 @@ from analysis.filters import (
 )
 from analysis.landmarks import LANDMARK_COUNT, VISIBILITY, X, Y
 from analysis.tables import landmark_table
-from analysis.tracking import PersonTracker
+from analysis.tracking import PersonTracker, unswap_left_right
 
 
 class SeriesError(ValueError):
@@ -137,7 +137,8 @@ class PoseSeries:
 
 class SeriesBuilder:
     """Collects FramePoses frame by frame, each person in the slot a PersonTracker gives them (the rule the
-    live chart follows too), and builds the PoseSeries."""
+    live chart follows too), and builds the PoseSeries, with limbs MediaPipe gave the wrong side put back
+    (analysis.tracking.unswap_left_right)."""
 
     def __init__(self, max_people: int, width: int, height: int) -> None:
         self.max_people, self.width, self.height = max_people, width, height
@@ -167,8 +168,10 @@ class SeriesBuilder:
         """The series of the frames added; SeriesError if there were none (a series holds at least one)."""
         if not self._times:
             raise SeriesError("it holds no frames.")
-        return PoseSeries(np.array(self._times, np.float64), np.array(self._indices, np.int64),
-                          np.stack(self._landmarks), np.stack(self._world), self.width, self.height)
+        times = np.array(self._times, np.float64)
+        landmarks, world, _ = unswap_left_right(np.stack(self._landmarks), np.stack(self._world), times, self.width,
+                                                self.height)
+        return PoseSeries(times, np.array(self._indices, np.int64), landmarks, world, self.width, self.height)
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,10 @@ similarity: each landmark's distance over the person's size, with COCO's per-lan
 - a person too unlike every held slot's is someone new: they take a free slot (lowest first, in the order
   MediaPipe lists them) before a held one, and a held one only when none is free (the longest unseen first).
 
-Left and right within one person: MediaPipe sometimes swaps a side-on person's legs (or arms) from one frame to
-the next. unswap_left_right puts them back: a limb pair whose swapped labels fit the frame before much better than
-its own (and whose own moved far) is swapped back, in all of its landmarks' fields, world coordinates included.
+Left and right within one person: for a few frames, MediaPipe sometimes labels a person's legs (or arms) the other
+way round (in 31 of jacks5.mp4's 190 frames, the man facing the camera). unswap_left_right puts them back where the
+labels jump to the other side and back again soon after, in all of the landmarks' fields, world coordinates
+included; SeriesBuilder does it to every series.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from analysis.engine import FramePose
-from analysis.landmarks import INDEX, LANDMARK_NAMES, VISIBILITY
+from analysis.landmarks import INDEX, LANDMARK_NAMES
 
 FORGET_S = 1.0
 SEEN = 0.5  # a landmark with at least this visibility counts as seen
@@ -49,6 +50,18 @@ def _sigma(name: str) -> float:
 
 _KAPPA = 2 * np.array([_sigma(name) for name in LANDMARK_NAMES])  # COCO's k_i = 2 sigma_i
 _TORSO = [INDEX[name] for name in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
+
+# The limbs MediaPipe can give the wrong side within one person, as data: each side's landmarks of them.
+SWAPPABLE_LIMBS: dict[str, tuple[str, ...]] = {"arms": ("elbow", "wrist", "pinky", "index", "thumb"),
+                                               "legs": ("knee", "ankle", "heel", "foot_index")}
+SWAP_FIT = 0.5  # a limb's labels jumped when, swapped, they fit the frame before at least twice as well
+MIN_SWAP_JUMP = 0.2  # and, as they are, moved more than this many torso lengths (per landmark, on average)
+MAX_SWAP_GAP_S = 0.2  # no jump is seen between frames further apart
+MAX_SWAP_S = 1.0  # the longest swap undone
+ANATOMY_VETO = 0.7  # none where the labels' own first bones are shorter than this times the other side's, on average
+_ROOTS = [(INDEX["left_shoulder"], INDEX["right_shoulder"]), (INDEX["left_hip"], INDEX["right_hip"])]
+_SIDES = [(np.array([INDEX[f"left_{part}"] for part in parts]), np.array([INDEX[f"right_{part}"] for part in parts]))
+          for parts in SWAPPABLE_LIMBS.values()]
 
 
 class PersonTracker:
@@ -144,3 +157,58 @@ def _centre(points: np.ndarray, seen: np.ndarray) -> np.ndarray:
     chosen = _TORSO if seen[_TORSO].any() else np.arange(len(points))
     chosen = [i for i in chosen if seen[i]] or list(chosen)
     return points[chosen].mean(axis=0)
+
+
+def unswap_left_right(landmarks: np.ndarray, world: np.ndarray, times_s: np.ndarray, width: int, height: int
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Landmarks (frames, people, 33, 5) and world (frames, people, 33, 3) with each person's limbs given back their
+    side where MediaPipe swapped them for a moment, and (frames, people, limbs of SWAPPABLE_LIMBS) bool: where.
+
+    A jump is both sides of a limb landing where the other side was the frame before: their swapped labels fit at
+    least 1/SWAP_FIT times better than their own, which moved more than MIN_SWAP_JUMP torso lengths. A swap is a
+    brief excursion between two jumps: at most MAX_SWAP_S long, the person in view throughout, and shorter than the
+    stretches before and after it (MediaPipe's mistake is the exception, not the rule), where the labels' own first
+    bones (upper arms, thighs, from their own shoulder or hip) are not clearly the shorter: an arm seen from the
+    front hangs from its own shoulder. A jump not seen (the sides close together) leaves the labels as they are: a
+    swap missed rather than one made up."""
+    landmarks, world = landmarks.copy(), world.copy()
+    pixels = landmarks[..., :2].astype(np.float64) * [width, height]
+    previous = np.concatenate([np.full_like(pixels[:1], np.nan), pixels[:-1]])
+    close = np.diff(times_s, prepend=-np.inf) <= MAX_SWAP_GAP_S
+    in_view = np.isfinite(pixels).all(axis=(2, 3))  # (frames, people)
+    swapped = np.zeros((*pixels.shape[:2], len(_SIDES)), bool)
+    for limb, ((left, right), roots) in enumerate(zip(_SIDES, _ROOTS)):
+        jumps = _jumped(pixels, previous, left, right) & close[:, None]
+        own_bones = _first_bones(pixels, left, right, roots)
+        crossed_bones = _first_bones(pixels, left, right, roots[::-1])
+        for person in range(pixels.shape[1]):
+            marks = [0, *np.flatnonzero(jumps[:, person]), len(times_s)]
+            # Each two jumps in a row (start, end), with the marks before and after them.
+            for before, start, end, after in zip(marks, marks[1:], marks[2:-1], marks[3:]):
+                span = slice(start, end)
+                brief = times_s[end] - times_s[start] <= MAX_SWAP_S and end - start < min(start - before, after - end)
+                anatomical = own_bones[span, person].mean() >= ANATOMY_VETO * crossed_bones[span, person].mean()
+                if brief and anatomical and in_view[span, person].all():
+                    swapped[span, person, limb] = True
+        rows, people = np.nonzero(swapped[..., limb])
+        sides, mirrored = np.concatenate([left, right]), np.concatenate([right, left])
+        for array in (landmarks, world):
+            array[rows[:, None], people[:, None], sides[None]] = array[rows[:, None], people[:, None], mirrored[None]]
+    return landmarks, world, swapped
+
+
+def _first_bones(pixels: np.ndarray, left: np.ndarray, right: np.ndarray, roots: tuple[int, int]) -> np.ndarray:
+    """(frames, people): the summed lengths of a limb's two first bones from roots (its left side's, its right's)."""
+    return (np.linalg.norm(pixels[..., left[0], :] - pixels[..., roots[0], :], axis=-1)
+            + np.linalg.norm(pixels[..., right[0], :] - pixels[..., roots[1], :], axis=-1))
+
+
+def _jumped(pixels: np.ndarray, previous: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """(frames, people): where a limb's two sides jumped to each other's place of the frame before."""
+    def gap(side: np.ndarray, other: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(pixels[..., side, :] - previous[..., other, :], axis=-1).mean(axis=-1)
+
+    own, crossed = gap(left, left) + gap(right, right), gap(left, right) + gap(right, left)
+    torso = np.linalg.norm(pixels[..., _TORSO[:2], :].mean(axis=-2) - pixels[..., _TORSO[2:], :].mean(axis=-2), axis=-1)
+    with np.errstate(invalid="ignore"):
+        return (crossed < SWAP_FIT * own) & (own / 2 > MIN_SWAP_JUMP * torso)

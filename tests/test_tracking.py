@@ -15,7 +15,8 @@ from analysis.engine import FramePose, Mode, PoseEngine, PoseSettings
 from analysis.landmarks import INDEX
 from analysis.live import LiveProcessor, LiveSettings
 from analysis.series import SeriesBuilder
-from analysis.tracking import FORGET_S, PersonTracker
+from analysis.tracking import FORGET_S, SWAPPABLE_LIMBS, PersonTracker, unswap_left_right
+from analysis.video_io import read_frames
 
 HIPS = [INDEX["left_hip"], INDEX["right_hip"]]
 COVERED = range(20, 26)  # frames in which one of the two men is covered
@@ -199,3 +200,65 @@ def _camera_frame(rgb: np.ndarray, index: int) -> av.VideoFrame:
     frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
     frame.pts, frame.time_base = round(index / 30 / TIME_BASE), TIME_BASE
     return frame
+
+
+@pytest.fixture(scope="module")
+def jumping_jacks(media: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """jacks5.mp4 as MediaPipe gives it, limbs uncorrected: landmarks (frames, 1, 33, 5), world, times, width,
+    height. The man faces the camera, so his left leg is on the picture's right, but in 31 of the 190 frames
+    (around some landings) MediaPipe labels his legs the other way round."""
+    landmarks, world, times = [], [], []
+    with PoseEngine(PoseSettings(), Mode.VIDEO) as engine:
+        for _, time_s, rgb in read_frames(media / "jacks5.mp4", max_side=960):
+            pose = engine.detect_frame(rgb, round(time_s * 1000))
+            assert pose.people == 1
+            landmarks.append(pose.landmarks)
+            world.append(pose.world)
+            times.append(time_s)
+    return np.stack(landmarks), np.stack(world), np.array(times), rgb.shape[1], rgb.shape[0]
+
+
+def legs_on_the_wrong_side(landmarks: np.ndarray, width: int) -> np.ndarray:
+    """Frames in which the left ankle or knee is more than 5 pixels left of the right one in the picture."""
+    wrong = [(landmarks[:, 0, INDEX[f"left_{joint}"], 0] - landmarks[:, 0, INDEX[f"right_{joint}"], 0]) * width < -5
+             for joint in ("ankle", "knee")]
+    return np.flatnonzero(wrong[0] | wrong[1])
+
+
+def test_legs_that_mediapipe_gives_the_wrong_side_are_put_back(jumping_jacks) -> None:
+    landmarks, world, times, width, height = jumping_jacks
+    fixed, fixed_world, swapped = unswap_left_right(landmarks, world, times, width, height)
+    before, after = legs_on_the_wrong_side(landmarks, width), legs_on_the_wrong_side(fixed, width)
+    print(f"legs on the wrong side in {len(before)} frames before, {len(after)} after")
+    assert len(before) >= 20 and len(before) - len(after) >= 15
+    assert set(after) <= set(before), "a swap was made up"
+    assert not swapped[..., list(SWAPPABLE_LIMBS).index("arms")].any(), "seen from the front, arms were swapped"
+    legs = [INDEX[f"{side}_{part}"] for side in ("left", "right") for part in SWAPPABLE_LIMBS["legs"]]
+    untouched = ~swapped.any(axis=-1)[:, 0]
+    np.testing.assert_array_equal(fixed[untouched], landmarks[untouched])
+    moved = np.flatnonzero(~untouched)
+    np.testing.assert_array_equal(np.sort(fixed[moved][:, 0, legs, 0], axis=-1),
+                                  np.sort(landmarks[moved][:, 0, legs, 0], axis=-1))  # the same points, relabelled
+    assert np.array_equal(np.isnan(fixed_world), np.isnan(world))
+
+
+@pytest.mark.parametrize("limb, end", [("legs", "ankle"), ("arms", "wrist")])
+def test_a_swap_put_into_real_poses_is_found_and_undone(jumping_jacks, limb: str, end: str) -> None:
+    """The corrected poses with a limb's labels swapped for 4 frames where its two sides are far apart and move
+    little (a jump is then plain to see), and nothing else changed."""
+    landmarks, world, times, width, height = jumping_jacks
+    clean, clean_world, _ = unswap_left_right(landmarks, world, times, width, height)
+    ends = clean[:, 0, [INDEX[f"left_{end}"], INDEX[f"right_{end}"]], :2] * [width, height]
+    apart = np.linalg.norm(ends[:, 0] - ends[:, 1], axis=-1)
+    moves = np.r_[0, np.linalg.norm(np.diff(ends, axis=0), axis=-1).max(axis=-1)]
+    start = max(range(2, len(apart) - 6), key=lambda s: apart[s:s + 4].min() - 10 * moves[s - 1:s + 6].max())
+    frames = slice(start, start + 4)
+    spoiled, spoiled_world = clean.copy(), clean_world.copy()
+    left = [INDEX[f"left_{part}"] for part in SWAPPABLE_LIMBS[limb]]
+    right = [INDEX[f"right_{part}"] for part in SWAPPABLE_LIMBS[limb]]
+    for array in (spoiled, spoiled_world):
+        array[frames, 0, left + right] = array[frames, 0, right + left]
+    fixed, fixed_world, swapped = unswap_left_right(spoiled, spoiled_world, times, width, height)
+    assert swapped[frames, 0, list(SWAPPABLE_LIMBS).index(limb)].all(), f"frames {start}-{start + 3}"
+    np.testing.assert_array_equal(fixed, clean)
+    np.testing.assert_array_equal(fixed_world, clean_world)

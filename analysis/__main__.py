@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how sure the landmark model must be that the person is still there (default: %(default)s)")
     model.add_argument("--min-tracking", type=_unit_interval, default=0.5, metavar="P",
                        help="video: below this the detector runs again instead of tracking (default: %(default)s)")
+    model.add_argument("--keep-id", type=_at_least(0.0), default=1.0, metavar="S",
+                       help="several people: how long someone out of view keeps their ID, in seconds "
+                            "(default: %(default)s)")
     video = parser.add_argument_group("video")
     video.add_argument("--start", type=_at_least(0.0), default=0.0, metavar="S",
                        help="analyse from this time in seconds (default: the start)")
@@ -349,7 +352,8 @@ def _run(args: argparse.Namespace, err: TextIO) -> int:
         print(f"{PROG}: {_one_line(str(error))}", file=err)
         return 1
     settings = BatchSettings(
-        PoseSettings(args.model, args.max_people, args.min_detection, args.min_presence, args.min_tracking),
+        PoseSettings(args.model, args.max_people, args.min_detection, args.min_presence, args.min_tracking,
+                     args.keep_id),
         ClipOptions(start_s=args.start, end_s=args.end, stride=args.stride, privacy=args.privacy),
         Smoothing(cutoff_hz=args.cutoff or None, max_gap_s=args.max_gap), args.height, args.exercise,
         args.exercises.resolve() if args.exercises else None, annotated_video=not args.no_video)

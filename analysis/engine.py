@@ -33,11 +33,15 @@ class Mode(Enum):
 
 @dataclass(frozen=True)
 class PoseSettings:
+    """How people are found (MediaPipe's model and thresholds) and followed: keep_id_s is how long a person out of
+    view keeps their ID (analysis.tracking)."""
+
     complexity: Complexity = "full"
     max_people: int = 1
     min_detection_confidence: float = 0.5
     min_presence_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
+    keep_id_s: float = 1.0
 
 
 @dataclass(frozen=True)

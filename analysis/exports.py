@@ -206,6 +206,7 @@ def summary(result: ClipResult, kinematics: Kinematics, files: list[str] | None 
         seen = np.flatnonzero(present[:, p])
         people.append({
             "person": int(p) + 1,
+            "name": result.names[p] if p < len(result.names) and result.names[p] else None,
             "frames_found": int(present[:, p].sum()),
             "frames_interpolated": int((interpolated[:, p] & ~present[:, p]).sum()),
             "first_frame": int(frame_index[seen[0]]) if len(seen) else None,

@@ -477,7 +477,7 @@ class LiveProcessor:
         self._timings = FrameTimings()
         self._clock = StreamClock()
         self._smoother = AngleSmoother(self._settings.min_cutoff, self._settings.beta)
-        self._tracker = PersonTracker(self._settings.pose.max_people)
+        self._tracker = PersonTracker(self._settings.pose.max_people, self._settings.pose.keep_id_s)
         self._engines = _Engines()
         weakref.finalize(self, self._engines.close)
         self._watch = PersonWatch()
@@ -504,7 +504,7 @@ class LiveProcessor:
         if (old.min_cutoff, old.beta) != (settings.min_cutoff, settings.beta):
             self._smoother = AngleSmoother(settings.min_cutoff, settings.beta)
         if old.pose.max_people != settings.pose.max_people:
-            self._tracker = PersonTracker(settings.pose.max_people)
+            self._tracker = PersonTracker(settings.pose.max_people, settings.pose.keep_id_s)
         if self._engines.active:
             self._engines.prepare(settings.pose)
 

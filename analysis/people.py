@@ -8,7 +8,7 @@ found both in 0, 29, 11 and 95 frames of cameras 3, 2, 4 and 1 with up to three 
 
 Each frame: every followed person's crop (their last box, squared, with a margin) goes to their own VIDEO-mode
 landmarker, with the other followed people's skeletons painted out so that it cannot jump to them; a pose that
-jumps away from the person's box is not theirs, and a person unseen for FORGET_S is let go. Two followers that
+jumps away from the person's box is not theirs, and a person unseen for settings.keep_id_s is let go. Two followers that
 end up on one person are made one (the newer lets go). Then, while someone followed is missing (every frame),
 or there is room for more (every DISCOVER_EVERY frames, and every frame until the first person is found), an
 IMAGE-mode landmarker looks at the whole frame with the people found painted out: someone where a follower lost
@@ -25,7 +25,6 @@ from analysis.landmarks import BONES, INDEX, VISIBILITY
 
 CROP_MARGIN = 0.25  # on each side, as a share of the box's longer side
 DISCOVER_EVERY = 3  # frames between looks for new people while there is room for more
-FORGET_S = 1.0
 MAX_JUMP = 0.5  # a person's box moves at most this share of its longer side from one frame to the next
 SAME_PERSON_IOU = 0.6  # two followers whose boxes overlap this much follow one person
 SAME_TORSO = 0.25  # or whose shoulders and hips are within this many torso lengths of each other
@@ -109,7 +108,7 @@ class PeopleFinder:
             if np.linalg.norm((moved[:2] + moved[2:] - box[:2] - box[2:]) / 2) <= MAX_JUMP * max(box[2:] - box[:2]):
                 self._take(slot, landmarks, pose.world[0], width, height, timestamp_ms)
                 return landmarks, pose.world[0]
-        if timestamp_ms - self._seen_ms[slot] > FORGET_S * 1000:
+        if timestamp_ms - self._seen_ms[slot] > self.settings.keep_id_s * 1000:
             self._boxes[slot] = None
         return None
 

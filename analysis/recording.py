@@ -153,7 +153,8 @@ class Recorder:
             if self._closed:
                 return
             if self._builder is None:
-                self._builder = SeriesBuilder(self.settings.max_people, pose.width, pose.height)
+                self._builder = SeriesBuilder(self.settings.max_people, pose.width, pose.height,
+                                              self.settings.keep_id_s)
                 self._first_s, self._first_number = time_s, frame_number
                 self._camera_size = (pose.width, pose.height)
                 if self._with_video and rgb is not None:

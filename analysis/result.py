@@ -75,6 +75,7 @@ class ClipResult:
     elapsed_s: time spent on pose estimation: the whole analysis of a video, or the summed per-frame
         processing of a camera recording (so frames_per_s is how fast the analysis ran, never the capture rate).
     warnings: sentences for the user about results that are partial or approximate.
+    names: what the user calls the people, by slot ("" or none: "person N"; analysis.identities).
     """
 
     series: PoseSeries
@@ -83,12 +84,15 @@ class ClipResult:
     options: ClipOptions = field(default_factory=ClipOptions)
     elapsed_s: float = math.nan
     warnings: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.series, PoseSeries):
             raise TypeError(f"series must be a PoseSeries, got {type(self.series).__name__}")
         if not all(isinstance(warning, str) for warning in self.warnings):
             raise TypeError("warnings must be sentences (str)")
+        if not all(isinstance(name, str) for name in self.names) or len(self.names) > self.series.people:
+            raise TypeError("names must be at most one str per person")
 
     @property
     def frames_per_s(self) -> float | None:
@@ -107,8 +111,12 @@ class ClipResult:
 
     def select(self, frames: slice | np.ndarray | None = None, people: slice | np.ndarray | None = None
                ) -> ClipResult:
-        """The same clip restricted to some frames (in time order) and/or some people's slots."""
-        return replace(self, series=self.series.select(frames, people))
+        """The same clip restricted to some frames (in time order) and/or some people's slots (and their names)."""
+        names = self.names
+        if people is not None and names:
+            padded = np.array([*names, *[""] * (self.series.people - len(names))], dtype=object)
+            names = tuple(str(name) for name in np.atleast_1d(padded[people]))
+        return replace(self, series=self.series.select(frames, people), names=names)
 
     # --- saving ------------------------------------------------------------------------------------------------
 
@@ -118,7 +126,7 @@ class ClipResult:
                 "video": asdict(self.source.video) if self.source.video else None,
                 "settings": asdict(self.settings), "options": asdict(self.options),
                 "elapsed_s": self.elapsed_s if math.isfinite(self.elapsed_s) else None,
-                "warnings": list(self.warnings)}
+                "warnings": list(self.warnings), "names": list(self.names)}
         s = self.series
         buffer = io.BytesIO()
         np.savez_compressed(buffer, times_s=s.times_s, frame_index=s.frame_index, landmarks=s.landmarks,
@@ -172,4 +180,4 @@ class ClipResult:
         elapsed = meta.get("elapsed_s")
         return cls(series, Source(str(meta.get("source") or name), video), PoseSettings(**meta["settings"]),
                    ClipOptions(**meta["options"]), math.nan if elapsed is None else float(elapsed),
-                   tuple(str(w) for w in meta.get("warnings", ())))
+                   tuple(str(w) for w in meta.get("warnings", ())), tuple(str(n) for n in meta.get("names", ())))

@@ -22,7 +22,7 @@ from analysis.filters import (
 )
 from analysis.landmarks import LANDMARK_COUNT, VISIBILITY, X, Y
 from analysis.tables import landmark_table
-from analysis.tracking import PersonTracker, unswap_left_right
+from analysis.tracking import FORGET_S, PersonTracker, unswap_left_right
 
 
 class SeriesError(ValueError):
@@ -140,9 +140,9 @@ class SeriesBuilder:
     live chart follows too), and builds the PoseSeries, with limbs MediaPipe gave the wrong side put back
     (analysis.tracking.unswap_left_right)."""
 
-    def __init__(self, max_people: int, width: int, height: int) -> None:
+    def __init__(self, max_people: int, width: int, height: int, keep_id_s: float = FORGET_S) -> None:
         self.max_people, self.width, self.height = max_people, width, height
-        self._tracker = PersonTracker(max_people)
+        self._tracker = PersonTracker(max_people, keep_id_s)
         self._times: list[float] = []
         self._indices: list[int] = []
         self._landmarks: list[np.ndarray] = []

@@ -88,7 +88,8 @@ class PersonTracker:
         predicted = self._points + (self._velocity * np.where(free, 0.0, unseen_s)[:, None])[:, None]
         similarity = keypoint_similarity(points, seen, predicted, self._seen,
                                          1 + TOLERANCE_GROWTH_PER_S * np.where(free, 0.0, unseen_s))
-        unlike = np.where(free, _FREE_COST, _HELD_COST + np.clip(unseen_s, 0, self.forget_s) / (self.forget_s or 1))
+        # Someone new: a free slot, else the held slot unseen longest.
+        unlike = np.where(free, _FREE_COST, _HELD_COST + 1 - np.clip(unseen_s, 0, self.forget_s) / (self.forget_s or 1))
         # A slot's person unseen for a while is less sure to be where predicted: of two equally like, the one seen
         # last frame is the match.
         doubt = UNSEEN_COST_PER_S * np.where(free, 0.0, unseen_s)

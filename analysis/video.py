@@ -378,7 +378,7 @@ def analyse_video(path: PathLike, settings: PoseSettings, options: ClipOptions =
     def take(index: int, time_s: float, rgb: np.ndarray, pose: FramePose) -> None:
         nonlocal builder
         if builder is None:
-            builder = SeriesBuilder(settings.max_people, rgb.shape[1], rgb.shape[0])
+            builder = SeriesBuilder(settings.max_people, rgb.shape[1], rgb.shape[0], settings.keep_id_s)
         builder.add(index, time_s, pose)
         if renderer:
             renderer.put(rgb, pose, time_s, watch)
@@ -578,7 +578,7 @@ def _add_span(builder: SeriesBuilder | None, span: _Span, settings: PoseSettings
     if not span.frames:
         return builder
     if builder is None:
-        builder = SeriesBuilder(settings.max_people, *span.size)
+        builder = SeriesBuilder(settings.max_people, *span.size, settings.keep_id_s)
     shift = max(0, builder.last_index + 1 - span.frames[0][0]) if builder.last_index is not None else 0
     for index, time_s, pose in span.frames:
         builder.add(index + shift, time_s, pose)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from analysis.drawing import PRIVACY_BACKGROUND, SkeletonAnnotator
-from analysis.engine import PoseSettings
+from analysis.engine import Mode, PoseEngine, PoseSettings
 from analysis.playback import browser_playable, make_proxy, render_annotated
 from analysis.result import ClipOptions, ClipResult
 from analysis.video import Cancelled, Progress, analyse_video
@@ -321,7 +321,19 @@ def test_annotated_video_is_the_pipelines_preview(analysed: tuple[ClipResult, Pa
     np.testing.assert_allclose(_times(annotated), result.series.times_s, atol=TIME_S)
     frames = _frames(annotated)
     assert len(frames) == result.series.frames == 60
-    assert all(np.array_equal(made, shown) for made, shown in zip(frames, _frames(preview)))
+    # The pipeline draws each pose as MediaPipe gives it; the result has limbs it labelled the other way round put
+    # back (analysis.tracking.unswap_left_right), and the video made from the result shows them so.
+    with PoseEngine(PoseSettings(), Mode.VIDEO) as engine:
+        raw = np.stack([engine.detect_frame(rgb, round(time_s * 1000)).landmarks[0]
+                        for _, time_s, rgb in read_frames(media / "clip.mp4", max_side=960)])
+    put_back = ~np.all((raw == result.series.landmarks[:, 0]) | np.isnan(raw), axis=(1, 2))
+    assert 1 <= put_back.sum() <= 3
+    # Up to a few frames before the first one put back (the encoder looks ahead), the two videos are one; after,
+    # the encoder's choices differ too, so the pictures differ a little everywhere, and more where put back.
+    first = int(np.argmax(put_back))
+    previewed = _frames(preview)
+    assert all(np.array_equal(made, shown) for made, shown in zip(frames[:first - 3], previewed))
+    assert all(np.abs(made.astype(int) - shown).mean() < 1.0 for made, shown in zip(frames, previewed))
     assert (progress[-1].frames_done, progress[-1].frames_expected) == (60, 60)
 
 

@@ -97,6 +97,13 @@ def test_a_person_back_after_a_gap_shorter_than_the_keep_id_time_keeps_their_slo
     assert list(tracker.assign(back, 34 / FPS)) == [1, 0, 2]
 
 
+def test_someone_new_with_every_slot_held_takes_the_one_unseen_longest(standing: np.ndarray) -> None:
+    tracker = PersonTracker(2)
+    tracker.assign(frame_of(standing, [(200, 400, 300), (600, 400, 300)]), 0.0)
+    tracker.assign(frame_of(standing, [(600, 400, 300)]), 0.5)  # the left one out of view since 0 s
+    assert list(tracker.assign(frame_of(standing, [(1100, 400, 300)]), 0.6)) == [0]
+
+
 def test_with_few_landmarks_seen_the_boxes_decide(standing: np.ndarray) -> None:
     tracker = PersonTracker(2)
     tracker.assign(frame_of(standing, [(300, 400, 300), (700, 400, 300)]), 0.0)
@@ -262,3 +269,14 @@ def test_a_swap_put_into_real_poses_is_found_and_undone(jumping_jacks, limb: str
     assert swapped[frames, 0, list(SWAPPABLE_LIMBS).index(limb)].all(), f"frames {start}-{start + 3}"
     np.testing.assert_array_equal(fixed, clean)
     np.testing.assert_array_equal(fixed_world, clean_world)
+
+
+@pytest.mark.parametrize("keep_id_s, newcomer_slot", [(0.2, 0), (1.0, 1)])
+def test_a_series_keeps_ids_for_its_settings_keep_id_time(standing: np.ndarray, keep_id_s: float,
+                                                          newcomer_slot: int) -> None:
+    # A is seen, then out of view for half a second, when B comes in elsewhere: B takes A's slot once A is let go.
+    builder = SeriesBuilder(2, WIDTH, HEIGHT, keep_id_s)
+    builder.add(0, 0.0, frame_of(standing, [(300, 400, 300)]))
+    builder.add(15, 0.5, frame_of(standing, [(900, 400, 300)]))
+    series = builder.build()
+    assert series.present[1, newcomer_slot] and not series.present[1, 1 - newcomer_slot]

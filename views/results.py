@@ -28,6 +28,7 @@ from analysis.figures import (
     similarity_curve,
     time_series,
 )
+from analysis.identities import person_label
 from analysis.landmarks import LANDMARK_NAMES
 from analysis.reps import ExerciseAnalysis
 from analysis.result import ClipResult
@@ -94,7 +95,7 @@ def show_results(shown: Shown) -> None:
     chooser, joints_box = st.columns([1, 4], vertical_alignment="bottom") if len(people) > 1 else (None, st.container())
     person = int(people[0])
     if chooser is not None:
-        person = chooser.selectbox("Person", people.tolist(), format_func=lambda p: f"person {p + 1} "
+        person = chooser.selectbox("Person", people.tolist(), format_func=lambda p: f"{person_label(shown.result, p)} "
                                    f"({int(series.present[:, p].sum())} frames)")
     joints = joints_box.multiselect("Joints", ANGLE_NAMES, default=list(analysis.joints) if analysis and analysis.joints
                                     else DEFAULT_JOINTS, key="joints", wrap=True,
@@ -117,8 +118,9 @@ def show_results(shown: Shown) -> None:
         st.subheader("Landmarks", help="At the frame the player shows once paused. x, y: fraction of the frame's "
                      "width and height; x_px, y_px: pixels; z: depth relative to the hips; world x, y, z: metres "
                      "from the point between the hips (y points down).")
-        st.caption(f"Frame {int(series.frame_index[frame])} at {time_s:.2f} s"
-                   + ("" if series.present[frame, person] else f": person {person + 1} is not in this frame"))
+        absent = "" if series.present[frame, person] else \
+            f": {escape_markdown(person_label(shown.result, person))} is not in this frame"
+        st.caption(f"Frame {int(series.frame_index[frame])} at {time_s:.2f} s{absent}")
         landmarks = series.frame_table(frame, person)
         if not landmarks.empty:
             st.dataframe(landmarks, hide_index=True, height=360,

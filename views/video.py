@@ -22,6 +22,7 @@ from analysis.series import Smoothing
 from analysis.uploads import UploadError, content_digest, known_suffix, safe_stems
 from analysis.video_io import VideoError
 from views.clip_panels import follow_up_panel, job_panel, playback
+from views.people_panel import people_panel
 from views.player import Playback
 from views.results import Shown, show_results
 from views.shared import escape_markdown, exercise_sidebar, pose_settings_sidebar, show_model_error
@@ -107,12 +108,14 @@ def video_view(session: ClipSession, upload: VideoUpload, settings: PoseSettings
         outcome = outcome.result
     caption.caption(clips.video_caption(escape_markdown(upload.name), upload.info, outcome))
     key = clips.analysis_key(upload.staged.digest, settings, options)
-    motion = clips.motion(key, outcome, smoothing, height_m)
+    edits = people_panel(outcome, upload.staged.path, privacy, key)
+    edited, edited_key = edits.apply(outcome), f"{key}|{edits}"
+    motion = clips.motion(edited_key, edited, smoothing, height_m)
     with st.container():  # the copy's progress bar comes and goes inside it: the player below stays in place
         shown_video = playback(session, upload, privacy)
-    show_results(Shown(outcome, motion, shown_video,
+    show_results(Shown(edited, motion, shown_video,
                        more_downloads=lambda: annotated_download(session, outcome, settings, upload.name),
-                       coaching=clips.coaching(key, outcome, motion, exercise), key=key))
+                       coaching=clips.coaching(edited_key, edited, motion, exercise), key=key))
 
 
 def recording_view(data: memoryview, name: str, smoothing: Smoothing, height_m: float | None,

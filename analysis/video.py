@@ -2,13 +2,14 @@
 
 Pose estimation is the critical path; decoding runs ahead of it and drawing and encoding the
 annotated preview run behind it, through small bounded queues, so memory stays flat however long
-the video is and the annotated video is ready as soon as the last pose is.
+the video is and the annotated video is ready as soon as the last pose is. MediaPipe's inference runs on one
+core, so without an annotated video a long video is analysed in two spans side by side (analyse_video).
 
 Every stage can be stopped at any moment. No wait on another stage is unbounded: each one looks up
 every POLL_S to see whether it should give up (the caller's stop event, an on_progress exception, a
 failed stage), so a cancel returns within STOP_WAIT_S (1.5 s; a few hundred ms in practice) whichever
 stage is the slow one, and leaves no thread of the pipeline running (they are named posescope-decode,
-posescope-render and posescope-encode).
+posescope-render, posescope-encode and posescope-span).
 """
 
 from __future__ import annotations
@@ -348,9 +349,10 @@ def analyse_video(path: PathLike, settings: PoseSettings, options: ClipOptions =
     pipeline is left running, and the partial annotated video is removed. A stop set after the work is
     done (while the result is put together) is too late: the result is returned.
 
-    Speed: without an annotated video, a long video is cut at keyframes into spans (see _spans) analysed side by
-    side, each by a landmarker of its own, on threads named posescope-span; the first span is analysed on the
-    calling thread.
+    Speed: without an annotated video, a long video is cut at a keyframe into two spans (see _spans) analysed side
+    by side, each by a landmarker of its own, the later one on a thread named posescope-span; the first span's
+    landmarker then carries on into the second until both find the same people (_hand_over), so the result follows
+    whom one pass would.
 
     engine: a fresh VIDEO-mode engine made for `settings` (a PoseEngine, or a PeopleFinder for several people:
     analysis.people.video_engine), to use instead of loading one (the caller keeps and closes it); by default it

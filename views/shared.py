@@ -58,9 +58,11 @@ def pose_settings_sidebar(default_complexity: str = "full", default_people: int 
                              help="How sure the landmark model must be that the person is still there.")
         tracking = st.slider("Min tracking confidence", 0.1, 0.9, 0.5, 0.05,
                              help="Video and webcam: below this, the detector runs again instead of tracking.")
-        keep_id = st.slider("Keep a hidden person's ID (s)", 0.0, 5.0, 1.0, 0.1, disabled=max_people == 1,
-                            help="Several people: someone out of view (behind another, out of the picture) for at "
-                                 "most this long keeps their ID; after it, they count as someone new.")
+        keep_id = PoseSettings().keep_id_s
+        if max_people > 1:
+            keep_id = st.slider("Keep a hidden person's ID (s)", 0.0, 5.0, keep_id, 0.1,
+                                help="Someone out of view (behind another, out of the picture) for at most this "
+                                     "long keeps their ID; after it, they count as someone new.")
         privacy = st.toggle("Privacy mode (skeleton only)",
                             help="Draw the skeleton on a blank background: no pixel of the person is shown.")
     return PoseSettings(complexity, max_people, detection, presence, tracking, keep_id), privacy

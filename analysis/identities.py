@@ -20,7 +20,8 @@ from analysis.result import ClipResult
 from analysis.series import PoseSeries
 from analysis.video_io import read_frames
 
-THUMBNAIL_PX = 160  # a thumbnail's longer side
+THUMBNAIL_PX = 160  # a thumbnail's side: the person's picture fits in it
+THUMBNAIL_BACKGROUND = (38, 39, 48)  # around it, the dark theme's panel colour
 THUMBNAIL_MARGIN = 0.15  # around the person's landmarks, a share of their box's longer side
 MAX_NAME_LENGTH = 40
 
@@ -90,7 +91,7 @@ def rename(result: ClipResult, person: int, name: str) -> ClipResult:
 def thumbnails(result: ClipResult, video: Path | None, privacy: bool = False) -> dict[int, np.ndarray]:
     """A picture of each person found, from the frame where they are seen best (most landmarks likely visible, at
     the largest size): cut from the video, or their skeleton on the privacy background without one (or with
-    privacy). (h, w, 3) uint8 RGB, the longer side THUMBNAIL_PX."""
+    privacy). (THUMBNAIL_PX, THUMBNAIL_PX, 3) uint8 RGB."""
     series = result.series
     seen = np.nan_to_num(series.landmarks[..., VISIBILITY]).mean(axis=-1)  # (frames, people)
     boxes = _boxes(series)
@@ -139,5 +140,9 @@ def _crop(scene: np.ndarray, box: np.ndarray) -> np.ndarray:
     x1, y1 = min(width, int(box[2] + margin) + 1), min(height, int(box[3] + margin) + 1)
     crop = scene[y0:max(y1, y0 + 2), x0:max(x1, x0 + 2)]
     scale = THUMBNAIL_PX / max(crop.shape[:2])
-    return cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))),
-                      interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    width, height = max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))
+    picture = cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    square = np.full((THUMBNAIL_PX, THUMBNAIL_PX, 3), THUMBNAIL_BACKGROUND, np.uint8)  # one size: a tidy row
+    top, left = (THUMBNAIL_PX - height) // 2, (THUMBNAIL_PX - width) // 2
+    square[top:top + height, left:left + width] = picture
+    return square

@@ -24,6 +24,7 @@ from analysis.coaching import Coaching, coach
 from analysis.compare import Comparison, Performance, compare
 from analysis.exercises import current_catalogue
 from analysis.engine import PoseSettings
+from analysis.identities import PeopleEdits
 from analysis.jobs import Job, JobRunner, JobState
 from analysis.playback import browser_playable, make_proxy, render_annotated
 from analysis.result import ClipOptions, ClipResult
@@ -49,6 +50,7 @@ MOTIONS: BoundedCache[Kinematics] = BoundedCache(max_entries=16, max_bytes=384 <
 RECORDINGS: BoundedCache[ClipResult] = BoundedCache(max_entries=8, max_bytes=256 << 20)
 COACHINGS: BoundedCache[Coaching] = BoundedCache(max_entries=16, max_bytes=64 << 20)
 COMPARISONS: BoundedCache[Comparison] = BoundedCache(max_entries=8, max_bytes=128 << 20)
+EDITED: BoundedCache[ClipResult] = BoundedCache(max_entries=8, max_bytes=512 << 20)
 RUNNER = JobRunner(CONCURRENT_JOBS)
 
 
@@ -291,6 +293,14 @@ def _close_after(jobs: list[Job], staged: StagedFile, timeout_s: float = 60.0) -
 def recording(digest: str, data: memoryview | bytes, name: str) -> ClipResult:
     """A saved .npz clip, opened once per content `digest` (ClipResult.from_npz raises RecordingError)."""
     return RECORDINGS.get_or_make(digest, lambda: ClipResult.from_npz(bytes(data), name))
+
+
+def edited(key: str, result: ClipResult, edits: PeopleEdits) -> tuple[str, ClipResult]:
+    """The result with the user's edits to its people, cached (a merge copies the poses), and the key naming it."""
+    if edits == PeopleEdits():
+        return key, result
+    named = f"{key}|{edits}"
+    return named, EDITED.get_or_make(named, lambda: edits.apply(result))
 
 
 def motion(key: str, result: ClipResult, smoothing: Smoothing, height_m: float | None) -> Kinematics:

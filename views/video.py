@@ -108,8 +108,7 @@ def video_view(session: ClipSession, upload: VideoUpload, settings: PoseSettings
         outcome = outcome.result
     caption.caption(clips.video_caption(escape_markdown(upload.name), upload.info, outcome))
     key = clips.analysis_key(upload.staged.digest, settings, options)
-    edits = people_panel(outcome, upload.staged.path, privacy, key)
-    edited, edited_key = edits.apply(outcome), f"{key}|{edits}"
+    edited_key, edited = clips.edited(key, outcome, people_panel(outcome, upload.staged.path, privacy, key))
     motion = clips.motion(edited_key, edited, smoothing, height_m)
     with st.container():  # the copy's progress bar comes and goes inside it: the player below stays in place
         shown_video = playback(session, upload, privacy)

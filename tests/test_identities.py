@@ -136,6 +136,10 @@ def test_the_video_pages_people_panel_names_leaves_out_and_merges(pair) -> None:
     assert [e.label for e in app.expander if e.label.startswith("People")] == ["People: 2 found"]
     app.checkbox(key=next(k for k in _keys(app.checkbox) if k.endswith("-0"))).uncheck().run()
     assert not [s for s in app.selectbox if s.label == "Person"]
+    assert "Joint angles" in [h.value for h in app.subheader]
+    app.checkbox(key=next(k for k in _keys(app.checkbox) if k.endswith("-1"))).uncheck().run()
+    assert any("Everyone is left out" in i.value for i in app.info)
+    assert "Joint angles" not in [h.value for h in app.subheader]
     assert not app.exception, app.exception
 
 

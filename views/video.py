@@ -15,6 +15,7 @@ import streamlit as st
 from analysis import clips
 from analysis.clips import ClipSession, VideoUpload
 from analysis.engine import PoseSettings
+from analysis.identities import people_found
 from analysis.jobs import Job, JobState
 from analysis.models import ModelError
 from analysis.result import ClipOptions, ClipResult, RecordingError
@@ -109,6 +110,10 @@ def video_view(session: ClipSession, upload: VideoUpload, settings: PoseSettings
     caption.caption(clips.video_caption(escape_markdown(upload.name), upload.info, outcome))
     key = clips.analysis_key(upload.staged.digest, settings, options)
     edited_key, edited = clips.edited(key, outcome, people_panel(outcome, upload.staged.path, privacy, key))
+    if people_found(outcome) and not people_found(edited):
+        st.info("Everyone is left out: tick “Analyse” for someone under People to see their results.",
+                icon=":material/groups:")
+        return
     motion = clips.motion(edited_key, edited, smoothing, height_m)
     with st.container():  # the copy's progress bar comes and goes inside it: the player below stays in place
         shown_video = playback(session, upload, privacy)

@@ -22,6 +22,7 @@ import numpy as np
 
 from analysis.engine import FramePose, Mode, PoseEngine, PoseSettings
 from analysis.landmarks import BONES, INDEX, VISIBILITY
+from analysis.tracking import box_iou
 
 CROP_MARGIN = 0.25  # on each side, as a share of the box's longer side
 DISCOVER_EVERY = 3  # frames between looks for new people while there is room for more
@@ -126,13 +127,11 @@ class PeopleFinder:
         pose = self._finder.detect(painted)
         for landmarks, world in zip(pose.landmarks, pose.world):
             box = _box(_pixels(landmarks, width, height), landmarks[:, VISIBILITY])
-            if any(_iou(box, other) >= NEW_PERSON_IOU for other in followed):
+            if followed and box_iou(box[None], np.array(followed)).max() >= NEW_PERSON_IOU:
                 continue  # someone already followed, seen through the paint
-            overlaps = [(_iou(box, self._boxes[slot]), slot) for slot in missing]
-            best = max(overlaps, default=(0.0, -1))
-            if best[0] >= NEW_PERSON_IOU:
-                slot = best[1]
-                missing.remove(slot)
+            overlaps = box_iou(box[None], np.array([self._boxes[slot] for slot in missing]).reshape(-1, 4))[0]
+            if len(overlaps) and overlaps.max() >= NEW_PERSON_IOU:
+                slot = missing.pop(int(np.argmax(overlaps)))
             elif free:
                 slot = free.pop(0)
             else:
@@ -155,7 +154,7 @@ class PeopleFinder:
                     continue
                 same_torso = (found[a] is not None and found[b] is not None
                               and _torso_gap(found[a][0], found[b][0]) < SAME_TORSO)
-                if same_torso or _iou(box_a, box_b) > SAME_PERSON_IOU:
+                if same_torso or box_iou(box_a[None], box_b[None])[0, 0] > SAME_PERSON_IOU:
                     self._boxes[b], found[b] = None, None
 
 
@@ -197,13 +196,6 @@ def _crop_around(box: np.ndarray, width: int, height: int) -> tuple[int, int, in
     x0, y0 = np.maximum(0, (centre - half).astype(int))
     x1, y1 = int(min(width, centre[0] + half)), int(min(height, centre[1] + half))
     return int(x0), int(y0), max(x1, int(x0) + 2), max(y1, int(y0) + 2)
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    low, high = np.maximum(a[:2], b[:2]), np.minimum(a[2:], b[2:])
-    inter = float(np.prod(np.maximum(0.0, high - low)))
-    union = float(np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2])) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _paint_out(image: np.ndarray, pixels: np.ndarray) -> None:

@@ -52,12 +52,16 @@ class FramePose:
         depth, hips at 0, about the scale of x), visibility and presence in [0, 1].
     world: (people, 33, 3) float32: x, y, z in metres, origin between the hips, y pointing down.
     width, height: the image size in pixels.
+    ids: (people,) int, who each person is as an engine that follows people knows them (analysis.people's
+        PeopleFinder: one landmarker per person, so it knows); unique in the process, never reused for someone
+        else. None where the engine does not follow people (MediaPipe's own order, which it does not promise).
     """
 
     landmarks: np.ndarray
     world: np.ndarray
     width: int
     height: int
+    ids: np.ndarray | None = None
 
     @property
     def people(self) -> int:

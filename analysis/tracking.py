@@ -9,7 +9,9 @@ similarity: each landmark's distance over the person's size, with COCO's per-lan
   unseen for more than `forget_s` (the keep-ID time, 1 s unless set) is free again;
 - where fewer than MIN_SHARED_LANDMARKS landmarks are likely seen in both, boxes are compared instead (overlap);
 - a person too unlike every held slot's is someone new: they take a free slot (lowest first, in the order
-  MediaPipe lists them) before a held one, and a held one only when none is free (the longest unseen first).
+  MediaPipe lists them) before a held one, and a held one only when none is free (the longest unseen first);
+- where the engine knows who is who (FramePose.ids: analysis.people follows each person with a landmarker of their
+  own, and tells them apart by their look too), a person it says was a held slot's is that slot's again.
 
 Left and right within one person: for a few frames, MediaPipe sometimes labels a person's legs (or arms) the other
 way round (in 31 of jacks5.mp4's 190 frames, the man facing the camera). unswap_left_right puts them back where the
@@ -78,6 +80,7 @@ class PersonTracker:
         self._seen = np.zeros((slots, len(LANDMARK_NAMES)), bool)
         self._velocity = np.zeros((slots, 2))  # pixels per second, of the body as a whole
         self._seen_s = np.full(slots, -np.inf)
+        self._engine_ids = np.full(slots, -1)  # the engine's id of each slot's person, where it gave one
 
     def assign(self, pose: FramePose, time_s: float) -> np.ndarray:
         """(n,) int: the slot of each of the pose's first n = min(people, slots) people, all different."""
@@ -94,11 +97,15 @@ class PersonTracker:
         # last frame is the match.
         doubt = UNSEEN_COST_PER_S * np.where(free, 0.0, unseen_s)
         cost = np.where((similarity >= MIN_SIMILARITY) & ~free[None], 1 - similarity + doubt[None], unlike[None])
-        # Ties (several free slots) go the same way every time: people in MediaPipe's order, lowest slot first.
         people = len(points)
+        ids = np.full(people, -1) if pose.ids is None else pose.ids[:people]
+        cost = np.where((ids[:, None] == self._engine_ids[None]) & (ids[:, None] >= 0) & ~free[None], -1.0, cost)
+        # Ties (several free slots) go the same way every time: people in MediaPipe's order, lowest slot first.
         cost += 1e-9 * np.arange(self.slots)[None] * (people - np.arange(people))[:, None]
         _, slots = linear_sum_assignment(cost)  # rows come back in order: slots[i] is person i's
         self._remember(slots, points, seen, time_s, free)
+        self._engine_ids[np.isin(self._engine_ids, ids[ids >= 0])] = -1
+        self._engine_ids[slots] = ids
         return slots
 
     def _remember(self, slots: np.ndarray, points: np.ndarray, seen: np.ndarray, time_s: float,

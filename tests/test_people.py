@@ -36,17 +36,19 @@ def hip_x(result: ClipResult) -> np.ndarray:
 
 
 @pytest.mark.parametrize(("camera", "at_least"), [
-    ("cam04", 98),  # side by side: MediaPipe alone finds both in 11 of its 100 frames
-    ("cam03", 80),  # the woman mostly behind the man: MediaPipe alone never finds her
+    ("cam01", 95),  # side by side, MediaPipe alone finds both in 95 of its 100 frames
+    ("cam02", 95),  # the woman walks behind the man: 29
+    ("cam04", 98),  # side by side: 11
+    ("cam03", 80),  # the woman mostly behind the man, and the man hides her as he moves in front: MediaPipe alone
+                    # never finds her
 ])
-def test_both_people_of_the_demo_are_found_in_nearly_every_frame(camera: str, at_least: int) -> None:
+def test_both_people_of_the_demo_are_found_in_nearly_every_frame_each_with_one_id(camera: str, at_least: int) -> None:
     result = analysed(multi_person_demo(camera))
     both = result.series.present.all(axis=1)
     assert result.series.frames == 100 and both.sum() >= at_least, int(both.sum())
-    # Each keeps one slot from start to end: where both are side by side (cam04), always in the same order.
-    if camera == "cam04":
-        x = hip_x(result)[both]
-        assert (x[:, 0] < x[:, 1]).all() or (x[:, 0] > x[:, 1]).all(), x
+    # Each keeps one slot from start to end: in each camera the one stays on the same side of the other.
+    x = hip_x(result)[both]
+    assert (x[:, 0] < x[:, 1]).all() or (x[:, 0] > x[:, 1]).all(), x
 
 
 def test_one_person_alone_is_never_found_twice(media: Path) -> None:

@@ -3,6 +3,7 @@ through the real model (the test clip's man twice, side by side), offline and li
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 from pathlib import Path
 
@@ -74,6 +75,29 @@ def test_someone_who_appears_far_from_everyone_takes_a_free_slot_not_a_neighbour
     assert list(tracker.assign(frame_of(standing, [(600, 400, 300)]), 0.033)) == [2]  # 0 and 1 are someone else's
     assert list(tracker.assign(frame_of(standing, [(905, 400, 300), (600, 400, 300), (295, 400, 300)]),
                                0.067)) == [1, 2, 0]
+
+
+def test_where_the_engine_knows_who_is_who_its_ids_decide(standing: np.ndarray) -> None:
+    """Two people of one size, one passing behind the other: keypoints cannot tell which is which as they part, the
+    engine's ids can (analysis.people follows each with a landmarker of their own, and by their look)."""
+    tracker = PersonTracker(3)
+
+    def assign(people: list[tuple[float, float, float]], ids: list[int] | None, time_s: float) -> list[int]:
+        pose = frame_of(standing, people)
+        return list(tracker.assign(pose if ids is None else dataclasses.replace(pose, ids=np.array(ids)), time_s))
+
+    left, right = (480, 400, 300), (720, 400, 300)
+    assert assign([(500, 400, 300), (700, 400, 300)], [7, 8], 0.0) == [0, 1]
+    # They part each on the other's side: the ids keep them, in whatever order they are listed.
+    assert assign([right, left], [7, 8], 0.033) == [0, 1]
+    assert assign([left, right], [8, 7], 0.067) == [1, 0]
+    for step in range(3, 9):  # standing still
+        assert assign([right, left], [7, 8], step / 30) == [0, 1]
+    # An id the tracker has not seen (the engine found someone again) is matched by keypoints, then followed;
+    # without ids, keypoints decide.
+    assert assign([right, left], [7, 9], 0.3) == [0, 1]
+    assert assign([left, right], [9, 7], 0.333) == [1, 0]
+    assert assign([left, right], None, 0.367) == [1, 0]
 
 
 @pytest.mark.parametrize("keep_s", [0.5, FORGET_S, 3.0])

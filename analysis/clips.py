@@ -222,12 +222,13 @@ class ClipSession:
                                lambda progress, stop: _made_video(upload, lambda path: make_proxy(
                                    upload.staged.path, path, progress, stop)))
 
-    def annotated_video(self, result: ClipResult, settings: PoseSettings, start: bool = False) -> bytes | Job[bytes] | None:
-        """The annotated video (skeleton drawn into the picture, as the CLI writes it) of an analysis of the
-        current upload: made, being made, or None when nobody asked for it yet (start=True asks)."""
+    def annotated_video(self, key: str, result: ClipResult, start: bool = False) -> bytes | Job[bytes] | None:
+        """The annotated video (skeleton drawn into the picture, as the CLI writes it) of a result of the current
+        upload, the one `key` names (analysis_key, with edited()'s edits to its people: they are drawn as
+        edited): made, being made, or None when nobody asked for it yet (start=True asks)."""
         with self._lock:
             upload = self._current()
-            key = f"{analysis_key(upload.staged.digest, settings, result.options)}|annotated"
+            key = f"{key}|annotated"
             if not start and VIDEOS.get(key) is None and key not in self._videos:
                 return None
             return self._video(key, lambda progress, stop: _made_video(upload, lambda path: render_annotated(

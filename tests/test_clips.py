@@ -65,11 +65,12 @@ def test_the_annotated_video_is_a_follow_up_job_made_once_when_asked(media: Path
     if isinstance(result, Job):
         assert result.wait(120)
         result = result.result
-    assert session.annotated_video(result, PoseSettings()) is None  # nobody asked: nothing is made
-    job = session.annotated_video(result, PoseSettings(), start=True)
-    assert isinstance(job, Job) and session.annotated_video(result, PoseSettings()) is job  # asked again: the same
+    key = clips.analysis_key(session.upload.staged.digest, PoseSettings(), ClipOptions())
+    assert session.annotated_video(key, result) is None  # nobody asked: nothing is made
+    job = session.annotated_video(key, result, start=True)
+    assert isinstance(job, Job) and session.annotated_video(key, result) is job  # asked again: the same
     assert job.wait(120) and job.state is JobState.DONE
-    made = session.annotated_video(result, PoseSettings())
+    made = session.annotated_video(key, result)
     assert made is job.result and made[4:8] == b"ftyp"  # from the cache now
 
 

@@ -3,6 +3,7 @@ People panel through AppTest."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -25,9 +26,11 @@ from analysis.identities import (
     rename,
     thumbnails,
 )
+from analysis.playback import render_annotated
 from analysis.result import ClipResult
 from analysis.series import PoseSeries, Smoothing, kinematics
 from analysis.video import analyse_video
+from analysis.video_io import read_frames
 
 TWO = PoseSettings(max_people=3)
 
@@ -79,6 +82,27 @@ def test_a_person_left_out_is_in_no_export(pair) -> None:
     summary = json.loads(exports.summary_json(alone, motion))
     assert [p["person"] for p in summary["people"]] == [1]
     assert [f.name for f in exports.clip_files(alone, motion) if f.name.endswith(".trc")] == ["person1.trc"]
+
+
+def test_the_annotated_video_of_edited_people_draws_only_those_analysed(pair, tmp_path: Path) -> None:
+    result, video = pair
+    private = dataclasses.replace(result, options=dataclasses.replace(result.options, privacy=True))
+    annotated = tmp_path / "annotated.mp4"
+    render_annotated(video, leave_out(private, [0]), annotated)  # what the Video page makes of the edited result
+
+    frames = [rgb for _, _, rgb in read_frames(annotated)]
+    assert len(frames) == result.series.frames
+    # At the analysis size, which the annotated video has too; a person not found has no joint seen.
+    pixels = np.round(np.nan_to_num(result.series.pixels)).astype(int)
+    seen = result.series.landmarks[..., 3] > 0.8
+    for frame, points, visible in zip(frames[::10], pixels[::10], seen[::10]):
+        drawn = np.abs(frame.astype(int) - PRIVACY_BACKGROUND).sum(axis=-1) > 60
+        # At the person's own joints: the one kept drawn at nearly all, the one left out at few (where the
+        # other's bones cross theirs).
+        on_joints = [drawn[y, x][visible[person]].mean()
+                     for person, (x, y) in enumerate(np.clip(points, 0, [frame.shape[1] - 1, frame.shape[0] - 1])
+                                                     .transpose(0, 2, 1)[:2])]
+        assert on_joints[1] > 0.8 and on_joints[0] < 0.2, on_joints
 
 
 def test_names_are_shown_exported_and_kept_in_a_saved_pose_series(pair) -> None:

@@ -66,12 +66,13 @@ def clip_options(upload: VideoUpload, privacy: bool) -> ClipOptions:
     return clips.trim_options(info, start_s, end_s, stride, privacy)
 
 
-def annotated_download(session: ClipSession, result: ClipResult, settings: PoseSettings, name: str) -> None:
-    """The annotated video, made when the user asks (with progress), then downloadable."""
-    made = session.annotated_video(result, settings)
+def annotated_download(session: ClipSession, key: str, result: ClipResult, name: str) -> None:
+    """The annotated video of the result `key` names (its people as edited), made when the user asks (with
+    progress), then downloadable."""
+    made = session.annotated_video(key, result)
     if made is None:
         st.button("Make the annotated video", icon=":material/movie:", on_click=session.annotated_video,
-                  args=(result, settings, True),
+                  args=(key, result, True),
                   help="An MP4 with the skeleton drawn into the picture, as the command line writes it.")
     elif isinstance(made, Job):
         if made.state is JobState.FAILED:
@@ -118,7 +119,7 @@ def video_view(session: ClipSession, upload: VideoUpload, settings: PoseSettings
     with st.container():  # the copy's progress bar comes and goes inside it: the player below stays in place
         shown_video = playback(session, upload, privacy)
     show_results(Shown(edited, motion, shown_video,
-                       more_downloads=lambda: annotated_download(session, outcome, settings, upload.name),
+                       more_downloads=lambda: annotated_download(session, edited_key, edited, upload.name),
                        coaching=clips.coaching(edited_key, edited, motion, exercise), key=key))
 
 

@@ -15,13 +15,14 @@ posescope-render, posescope-encode and posescope-span).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -41,7 +42,7 @@ from analysis.video_io import (
     VideoWriter,
     cores_for_one_video,
     decoder_threads_beside_inference,
-    keyframe_before,
+    keyframes_before,
     probe,
     read_frames,
 )
@@ -349,14 +350,14 @@ def analyse_video(path: PathLike, settings: PoseSettings, options: ClipOptions =
     pipeline is left running, and the partial annotated video is removed. A stop set after the work is
     done (while the result is put together) is too late: the result is returned.
 
-    Speed: without an annotated video, a long video is cut at a keyframe into two spans (see _spans) analysed side
-    by side, each by a landmarker of its own, the later one on a thread named posescope-span; the first span's
-    landmarker then carries on into the second until both find the same people (_hand_over), so the result follows
-    whom one pass would.
+    Speed: without an annotated video, a long video is cut at keyframes into chunks that two landmarkers share as
+    they go, each on a thread of its own (the other one named posescope-span; see _Chunks). Where one reaches a
+    chunk the other has, it carries on over the other's first frames until both find the same people (_hand_over),
+    so the result follows whom one pass would.
 
     engine: a fresh VIDEO-mode engine made for `settings` (a PoseEngine, or a PeopleFinder for several people:
     analysis.people.video_engine), to use instead of loading one (the caller keeps and closes it); by default it
-    is made here and closed at the end. With an engine given, the video is analysed in one span, by it.
+    is made here and closed at the end. With an engine given, the video is analysed in one pass, by it.
     """
     if engine is not None and (engine.mode is not Mode.VIDEO or engine.settings != settings):
         raise ValueError("engine must be a VIDEO-mode PoseEngine made for these settings")
@@ -368,13 +369,22 @@ def analyse_video(path: PathLike, settings: PoseSettings, options: ClipOptions =
                          f"{info.duration_s:.1f} s video. Choose an earlier start.")
     expected = expected_frames(info, options)
     watch = Watch(stop, on_progress, expected)
-    spans = _spans(path, info, options, expected) if engine is None and annotated_path is None \
-        else [_Span(options.start_s, options.end_s)]
-    threads = decoder_threads_beside_inference(len(spans))
+    chunks = _chunks(path, info, options, expected) if engine is None and annotated_path is None else None
+    if chunks is None:
+        spans, builder = _in_one_pass(path, info, settings, options, annotated_path, watch, engine)
+    else:
+        spans, builder = _shared(chunks, path, settings, options, watch)
+    return ClipResult(builder.build(), Source(name, info), settings, options, time.perf_counter() - watch.started,
+                      tuple(_span_warnings(spans)))
+
+
+def _in_one_pass(path: PathLike, info: VideoInfo, settings: PoseSettings, options: ClipOptions,
+                 annotated_path: Path | None, watch: Watch, engine: PoseEngine | PeopleFinder | None
+                 ) -> tuple[list[_Span], SeriesBuilder]:
+    """The video analysed by one landmarker, frame after frame, with the annotated video drawn behind it if asked
+    for: the span analysed and the poses."""
+    whole = _Span(options.start_s)
     builder: SeriesBuilder | None = None
-    halt = threading.Event()  # tells the other spans' threads to stop
-    others = [threading.Thread(target=_analyse_elsewhere, args=(span, path, options, settings, threads, halt, watch),
-                               name="posescope-span", daemon=True) for span in spans[1:]]
     writer = renderer = None
 
     def take(index: int, time_s: float, rgb: np.ndarray, pose: FramePose) -> None:
@@ -388,66 +398,108 @@ def analyse_video(path: PathLike, settings: PoseSettings, options: ClipOptions =
     try:
         writer = VideoWriter(annotated_path, fps=info.fps / options.stride or 30.0) if annotated_path else None
         renderer = _Renderer(writer, options.preview_max_side, options.privacy) if writer else None
-        for thread in others:
-            thread.start()
         owned = video_engine(settings) if engine is None else contextlib.nullcontext(engine)
         with owned as engine:
             watch()  # loading the model takes up to a second
-            first = spans[0]
-            _analyse_span(first, path, options, threads, engine, watch, watch.frame_done, take)
-            if first.decoder:
-                first.decoder.join(time.perf_counter() + STOP_WAIT_S)
-            if others and not (first.failure or first.broke) and builder is not None:
-                _hand_over(first, spans[1], others[0], path, options, threads, engine, watch)
-        if first.failure and builder is None:
-            where, reason = first.failure
-            raise PoseEstimationError(f"Pose estimation failed on the first frame analysed, {where}: MediaPipe "
-                                      f"reported “{reason}”. Try another part of the video, or another model.")
-        if first.broke and builder is None:  # only a video that breaks off part-way keeps what came before
-            raise first.broke
-        if first.failure or first.broke:
-            halt.set()  # what the later spans find comes after the gap: not kept
-        for thread in others:
-            while thread.is_alive():
-                thread.join(POLL_S)
-                watch()
-        kept = _kept(spans)
-        for span in kept[1:]:
-            if span.error is not None:
-                raise span.error
-            builder = _add_span(builder, span, settings)
-        if builder is None:
-            raise VideoError("No frames were found in the chosen part of the video. Check the start and end times.")
+            whole.decoder = _Decoder(read_frames(path, options.start_s, options.end_s, options.stride,
+                                                 options.analysis_max_side, decoder_threads_beside_inference(1)))
+            _analyse_span(whole, whole.decoder.frames(watch), engine, watch, watch.frame_done, take)
+            whole.decoder.join(time.perf_counter() + STOP_WAIT_S)
+        _raise_for_nothing_analysed(whole, builder)
         if renderer:
             renderer.close(watch)
     except BaseException:
-        halt.set()
-        _halt(spans[0].decoder, others, renderer, writer)
+        _halt(whole.decoder, renderer, writer)
         raise
-    return ClipResult(builder.build(), Source(name, info), settings, options, time.perf_counter() - watch.started,
-                      tuple(_span_warnings(kept)))
+    return [whole], builder
 
 
-# A video is cut into spans analysed side by side because MediaPipe's inference runs on one core (1.01 cores, on a
+def _shared(chunks: _Chunks, path: PathLike, settings: PoseSettings, options: ClipOptions, watch: Watch
+            ) -> tuple[list[_Span], SeriesBuilder]:
+    """The video's chunks analysed by WORKERS landmarkers that share them, the first on this thread from the start:
+    the spans kept, in order, and their poses."""
+    threads = decoder_threads_beside_inference(WORKERS)
+    halt = threading.Event()  # tells the other workers to stop
+
+    def halted() -> None:
+        if halt.is_set():
+            raise Cancelled("The analysis was cancelled.")
+
+    first = chunks.take(0)
+    helpers = [threading.Thread(target=_work_elsewhere, args=(chunks, path, options, settings, threads, halted, watch),
+                                name="posescope-span", daemon=True) for _ in range(WORKERS - 1)]
+    try:
+        for helper in helpers:
+            helper.start()
+        _work(chunks, first, path, options, settings, threads, watch, watch.frame_done)
+        for helper in helpers:
+            while helper.is_alive():
+                helper.join(POLL_S)
+                watch()
+    except BaseException:
+        halt.set()
+        deadline = time.perf_counter() + STOP_WAIT_S
+        for helper in helpers:
+            if helper.ident is not None:  # started
+                helper.join(max(0.0, deadline - time.perf_counter()))
+        raise
+    spans = _kept(chunks.spans())
+    for span in spans:
+        if span.error is not None:
+            raise span.error
+    builder = None
+    for span in spans:
+        builder = _add_span(builder, span, settings)
+    _raise_for_nothing_analysed(spans[0], builder)
+    return spans, builder
+
+
+def _raise_for_nothing_analysed(first: _Span, builder: SeriesBuilder | None) -> None:
+    """Why no frame has poses, as a VideoError, where none has: MediaPipe failed on the first frame, the video broke
+    off before it, or the chosen part of the video holds no frame."""
+    if builder is not None:
+        return
+    if first.failure:
+        where, reason = first.failure
+        raise PoseEstimationError(f"Pose estimation failed on the first frame analysed, {where}: MediaPipe "
+                                  f"reported “{reason}”. Try another part of the video, or another model.")
+    if first.broke:  # only a video that breaks off part-way keeps what came before
+        raise first.broke
+    raise VideoError("No frames were found in the chosen part of the video. Check the start and end times.")
+
+
+# A video is cut into chunks that landmarkers share because MediaPipe's inference runs on one core (1.01 cores, on a
 # 1080x1920 phone clip at 540x960): on 2 cores, two landmarkers on threads of their own did 137 frames/s of its
-# frames against 78 for one. Each span has at least MIN_SPAN_FRAMES (a new landmarker costs 0.1 s, and its first
-# frames are found by the detector, not tracked); at most one per core and MAX_SPANS. With a stride, the frames kept
-# would depend on where a span starts, so a strided analysis is one span.
-MIN_SPAN_FRAMES = 100
-MAX_SPANS = 2
+# frames against 78 for one. Each chunk has at least MIN_CHUNK_FRAMES (a new landmarker costs 0.1 s, and its first
+# frames are found by the detector, not tracked), and there are at most MAX_CHUNKS (each landmarker started afresh
+# costs a hand-over); one worker per core, at most WORKERS. With a stride, the frames kept would depend on where a
+# chunk starts, so a strided analysis is one pass.
+MIN_CHUNK_FRAMES = 100
+MAX_CHUNKS = 16
+WORKERS = 2
 # Frames in a row in which a span's landmarker, carried on past its end, and the next span's find the same people
 # before the next span's poses are taken (_hand_over).
 HAND_OVER_FRAMES = 3
+# A worker looking for a chunk to start afresh on looks at most this many free chunks' first frames for one that
+# shows no more people than asked for (each look: a frame decoded and a landmarker's run, about 0.1 s).
+LOOKS = 2
+# A hand-over that catches up with the span it hands over to looks for its next frame this often.
+FOLLOW_POLL_S = 0.005
 
 
-@dataclass
+@dataclass(eq=False)  # each span is itself: _Chunks.spans() tells them apart by identity
 class _Span:
-    """A stretch [start_s, end_s) of the video, analysed on its own, and what came of it: its poses (when analysed
-    on another thread), frames skipped for a repeated time, and why it stopped early if it did."""
+    """A stretch of the video analysed by one landmarker from a cold start at start_s (in chunk `chunk`, and on
+    through the chunks it carried on into, the last of which is `chunk` at the end), and what came of it: its poses,
+    the poses of the landmarker before it carried over its first frames (_hand_over), frames skipped for a repeated
+    time, and why it stopped early if it did."""
 
     start_s: float
-    end_s: float | None
+    chunk: int = 0
     frames: list[tuple[int, float, FramePose]] = field(default_factory=list)
+    carried: list[tuple[int, float, FramePose]] = field(default_factory=list)
+    ended: threading.Event = field(default_factory=threading.Event)  # no more frames will be added
+    crossing: tuple[int, float, np.ndarray] | None = None  # its first frame not analysed: the next span's first
     size: tuple[int, int] | None = None  # (width, height) of its frames
     analysed: int = 0
     last_ms: int = -1  # the timestamp its landmarker was last given
@@ -458,37 +510,188 @@ class _Span:
     decoder: _Decoder | None = None
 
 
-def _spans(path: PathLike, info: VideoInfo, options: ClipOptions, expected: int) -> list[_Span]:
-    """The stretches to analyse side by side, cut at keyframes (so that no span decodes frames another analyses)."""
-    count = min(MAX_SPANS, cores_for_one_video(), expected // MIN_SPAN_FRAMES)
-    whole = [_Span(options.start_s, options.end_s)]
-    if options.stride != 1 or count < 2 or not info.fps:
-        return whole
+class _Chunks:
+    """The chunks a video is cut into, at keyframes, and which span has each. Workers share them as they go: each
+    starts a landmarker afresh on a free chunk and carries it on into the next chunks while they are free; on reaching
+    one another span has, it hands over to that span (_hand_over) and starts afresh on the next free chunk. Of the
+    free chunks it prefers one whose first frame shows no more people than asked for: there a landmarker started
+    afresh picks up the people a carried-on one follows, so the hand-over is short. Where someone walks past, one
+    started afresh may pick them up instead, and the hand-over lasts until they leave; that chunk is then best left
+    to a landmarker that carries on into it, while the other works elsewhere.
+
+    Why not two fixed halves: a long hand-over then runs alone on one core at the end, while the other core idles.
+    """
+
+    def __init__(self, starts: list[float]) -> None:
+        self.starts = starts
+        self._spans: list[_Span | None] = [None] * len(starts)
+        self._crowded: list[bool | None] = [None] * len(starts)
+        self._last = len(starts) - 1  # no chunk after this one is analysed (the video broke off, or MediaPipe failed)
+        self._lock = threading.Lock()
+
+    def take(self, chunk: int) -> _Span | None:
+        """A new span starting afresh at the chunk, if it is free."""
+        with self._lock:
+            if chunk > self._last or self._spans[chunk] is not None:
+                return None
+            span = self._spans[chunk] = _Span(self.starts[chunk], chunk)
+            return span
+
+    def take_free(self, crowded: Callable[[float], bool]) -> _Span | None:
+        """A new span on a free chunk: the first of the first LOOKS free ones that is not crowded(its start), else the
+        first free one; None when none is free."""
+        with self._lock:
+            free = [chunk for chunk in range(self._last + 1) if self._spans[chunk] is None]
+        for chunk in free[:LOOKS]:
+            if self._crowded[chunk] is None:
+                self._crowded[chunk] = crowded(self.starts[chunk])
+            if not self._crowded[chunk] and (span := self.take(chunk)):
+                return span
+        return next(filter(None, map(self.take, free)), None)
+
+    def next_start(self, span: _Span) -> float | None:
+        """When the chunk after the span's last one starts; None after the last chunk."""
+        return self.starts[span.chunk + 1] if span.chunk + 1 < len(self.starts) else None
+
+    def carry_on(self, span: _Span) -> _Span | None:
+        """The span's landmarker goes on into the next chunk: None if it may (the chunk is the span's now), else the
+        span that has it (the span itself where the chunk is not analysed at all)."""
+        with self._lock:
+            chunk = span.chunk + 1
+            if chunk > self._last:
+                return span
+            if self._spans[chunk] is None:
+                self._spans[chunk], span.chunk = span, chunk
+                return None
+            return self._spans[chunk]
+
+    def end_at(self, span: _Span) -> None:
+        """The span stopped early: nothing after its last chunk is analysed any more."""
+        with self._lock:
+            self._last = min(self._last, span.chunk)
+
+    def spans(self) -> list[_Span]:
+        """Every span started, in the video's order."""
+        return list(dict.fromkeys(span for span in self._spans if span is not None))
+
+
+def _chunks(path: PathLike, info: VideoInfo, options: ClipOptions, expected: int) -> _Chunks | None:
+    """The chunks the video's workers share, cut at keyframes (so that no chunk decodes frames another analyses); None
+    where one pass analyses it (a stride, a single core, a short video)."""
+    count = min(MAX_CHUNKS, expected // MIN_CHUNK_FRAMES)
+    if options.stride != 1 or count < 2 or cores_for_one_video() < WORKERS or not info.fps:
+        return None
     end_s = min(options.end_s, info.duration_s) if options.end_s is not None else info.duration_s
-    shortest_s = MIN_SPAN_FRAMES / 2 / info.fps  # a keyframe far from the even cut still leaves a useful span
-    cuts = [options.start_s]
+    shortest_s = MIN_CHUNK_FRAMES / 2 / info.fps  # a keyframe far from the even cut still leaves a useful chunk
     try:
-        for k in range(1, count):
-            cut = keyframe_before(path, options.start_s + (end_s - options.start_s) * k / count)
-            if cut is not None and cut - cuts[-1] >= shortest_s and end_s - cut >= shortest_s:
-                cuts.append(cut)
+        cuts = keyframes_before(path, [options.start_s + (end_s - options.start_s) * k / count
+                                       for k in range(1, count)])
     except VideoError:
-        return whole
-    ends = [*cuts[1:], options.end_s]
-    return [_Span(start, end) for start, end in zip(cuts, ends)]
+        return None
+    starts = [options.start_s]
+    for cut in cuts:
+        if cut is not None and cut - starts[-1] >= shortest_s and end_s - cut >= shortest_s:
+            starts.append(cut)
+    return _Chunks(starts) if len(starts) > 1 else None
 
 
-def _analyse_span(span: _Span, path: PathLike, options: ClipOptions, threads: int, engine: PoseEngine | PeopleFinder,
-                  watch: Callable[[], None], counted: Callable[[], None],
-                  take: Callable[[int, float, np.ndarray, FramePose], None]) -> None:
-    """Pose each frame of the span with engine and hand it to take(index, time_s, rgb, pose); counted() after each.
-    MediaPipe failing on a frame, or the video breaking off, ends the span early and is noted on it."""
-    span.decoder = decoder = _Decoder(read_frames(path, span.start_s, span.end_s, options.stride,
-                                                  options.analysis_max_side, threads))
-    last_s = -math.inf
+class _Crowd:
+    """Whether the video's frame at a time shows more people than asked for: a landmarker in IMAGE mode asked for one
+    more, made when first needed (close() releases it). A frame that cannot be read or analysed counts as not crowded:
+    the span that starts there finds out for itself."""
+
+    def __init__(self, path: PathLike, options: ClipOptions, settings: PoseSettings) -> None:
+        self._path, self._max_side, self._settings = path, options.analysis_max_side, settings
+        self._engine: PoseEngine | None = None
+
+    def __call__(self, time_s: float) -> bool:
+        try:
+            with contextlib.closing(read_frames(self._path, time_s, None, 1, self._max_side, 1)) as frames:
+                frame = next(frames, None)
+            if frame is None:
+                return False
+            if self._engine is None:
+                self._engine = PoseEngine(replace(self._settings, max_people=self._settings.max_people + 1))
+            return self._engine.detect(frame[2]).people > self._settings.max_people
+        except Exception:  # noqa: BLE001 - a look to choose where to start, not an analysis
+            return False
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+
+
+def _work(chunks: _Chunks, span: _Span | None, path: PathLike, options: ClipOptions, settings: PoseSettings,
+          threads: int, watch: Callable[[], None], counted: Callable[[], None], keep_errors: bool = False) -> None:
+    """Analyse chunks until none is free: `span` first, then free ones (_Chunks), each span with a landmarker of its
+    own carried on until it reaches a chunk another span has, then over that span's first frames (_hand_over).
+    keep_errors: an exception other than Cancelled is kept on the span it happened in, to be raised on the calling
+    thread, instead of going up."""
+    crowd = _Crowd(path, options, settings)
     try:
-        for index, time_s, rgb in decoder.frames(watch):
+        while span is not None:
+            try:
+                with video_engine(settings) as engine:
+                    span.decoder = decoder = _Decoder(read_frames(path, span.start_s, options.end_s, 1,
+                                                                  options.analysis_max_side, threads))
+                    try:
+                        frames = decoder.frames(watch)
+                        _analyse_span(span, frames, engine, watch, counted, _keep_on(span), chunks)
+                        span.ended.set()
+                        if span.failure or span.broke:
+                            chunks.end_at(span)
+                        elif span.crossing is not None and (following := chunks.carry_on(span)) is not span:
+                            _hand_over(span, following, frames, engine, watch)
+                    finally:
+                        span.ended.set()
+                        decoder.join(time.perf_counter() + STOP_WAIT_S)
+            except Cancelled:
+                raise
+            except BaseException as error:
+                if not keep_errors:
+                    raise
+                span.error = error
+                chunks.end_at(span)
+                return
+            span = chunks.take_free(crowd)
+    finally:
+        crowd.close()
+
+
+def _keep_on(span: _Span) -> Callable[[int, float, np.ndarray, FramePose], None]:
+    """What takes a shared span's poses: the span keeps them (the result is put together once all are done)."""
+    return lambda index, time_s, _, pose: span.frames.append((index, time_s, pose))
+
+
+def _work_elsewhere(chunks: _Chunks, path: PathLike, options: ClipOptions, settings: PoseSettings, threads: int,
+                    halted: Callable[[], None], watch: Watch) -> None:
+    """A worker on a thread of its own: its spans keep their poses, and what went wrong, for the calling thread."""
+    with contextlib.suppress(Cancelled):
+        _work(chunks, chunks.take_free(_no_crowd), path, options, settings, threads, halted, watch.count,
+              keep_errors=True)
+
+
+def _no_crowd(_: float) -> bool:
+    """The second worker's first chunk: the first free one, at once (the first worker has just started)."""
+    return False
+
+
+def _analyse_span(span: _Span, frames: Iterator[tuple[int, float, np.ndarray]], engine: PoseEngine | PeopleFinder,
+                  watch: Callable[[], None], counted: Callable[[], None],
+                  take: Callable[[int, float, np.ndarray, FramePose], None], chunks: _Chunks | None = None) -> None:
+    """Pose each frame with engine and hand it to take(index, time_s, rgb, pose); counted() after each. With chunks,
+    the span ends at the first frame of a chunk another span has (kept as span.crossing). MediaPipe failing on a
+    frame, or the video breaking off, ends the span early and is noted on it."""
+    last_s = -math.inf
+    next_s = chunks.next_start(span) if chunks else None
+    try:
+        for index, time_s, rgb in frames:
             watch()
+            while next_s is not None and time_s >= next_s:
+                if chunks.carry_on(span) is not None:
+                    span.crossing = index, time_s, rgb
+                    return
+                next_s = chunks.next_start(span)
             if time_s < last_s + SAME_TIME_S:  # a series' times must increase, and so must a video's
                 span.repeated += 1
                 continue
@@ -504,66 +707,44 @@ def _analyse_span(span: _Span, path: PathLike, options: ClipOptions, threads: in
             span.analysed += 1
             counted()
     except VideoError as error:
-        if error is not decoder.error:
+        if span.decoder is None or error is not span.decoder.error:
             raise
         span.broke = error
 
 
-def _hand_over(done: _Span, following: _Span, thread: threading.Thread, path: PathLike, options: ClipOptions,
-               threads: int, engine: PoseEngine | PeopleFinder, watch: Watch) -> None:
-    """Carry on past the end of `done` with its landmarker, over the frames `following` analysed from a cold start,
-    until the two have found the same people in HAND_OVER_FRAMES frames in a row; the frames before that are
-    replaced by the carried-on ones. Why: a landmarker that starts afresh may pick up someone else (max_people=1
-    with several people in view) or lose a person for a few frames, where a single pass would have followed them
-    through; so the result is that of one pass, but for landmarks within SAME_TORSO of it after the hand-over."""
-    decoder = _Decoder(read_frames(path, following.start_s, following.end_s, options.stride,
-                                   options.analysis_max_side, threads))
+def _hand_over(done: _Span, following: _Span, frames: Iterator[tuple[int, float, np.ndarray]],
+               engine: PoseEngine | PeopleFinder, watch: Callable[[], None]) -> None:
+    """Carry on past the end of `done` with its landmarker, over the frames `following` analyses from a cold start
+    (waiting for them where it is behind), until the two have found the same people in HAND_OVER_FRAMES frames in a
+    row; those frames are kept as following.carried, to stand for its first ones. Why: a landmarker that starts
+    afresh may pick up someone else (max_people=1 with several people in view) or lose a person for a few frames,
+    where a single pass would have followed them through; so the result is that of one pass, but for landmarks
+    within SAME_TORSO of it after the hand-over."""
     carried: list[tuple[int, float, FramePose]] = []
     agreeing = 0
     try:
-        for index, time_s, rgb in decoder.frames(watch):
-            while len(following.frames) <= len(carried) and thread.is_alive():
-                thread.join(POLL_S)
+        for index, time_s, rgb in itertools.chain([done.crossing], frames):
+            at = len(carried)
+            while len(following.frames) <= at and not following.ended.is_set():
+                following.ended.wait(FOLLOW_POLL_S)
                 watch()
-            if len(following.frames) <= len(carried) or following.frames[len(carried)][1] != time_s:
+            if len(following.frames) <= at or following.frames[at][1] != time_s:
                 break  # the other span stopped here, or skipped a frame this one did not: it stays as it is
             done.last_ms = max(done.last_ms + 1, round(time_s * 1000))
             try:
                 pose = engine.detect_frame(rgb, done.last_ms)
             except Exception:  # noqa: BLE001 - the other span's poses for this frame stand
                 break
-            agreeing = agreeing + 1 if same_people(pose, following.frames[len(carried)][2]) else 0
+            agreeing = agreeing + 1 if same_people(pose, following.frames[at][2]) else 0
             carried.append((index, time_s, pose))
             if agreeing == HAND_OVER_FRAMES:
                 break
             watch()
     except VideoError as error:
-        if error is not decoder.error:
+        if done.decoder is None or error is not done.decoder.error:
             raise
         # The video broke off: the other span says so, and holds the poses up to the break.
-    finally:
-        decoder.join(time.perf_counter() + STOP_WAIT_S)
-    following.frames[: len(carried)] = carried
-
-
-def _analyse_elsewhere(span: _Span, path: PathLike, options: ClipOptions, settings: PoseSettings, threads: int,
-                       halt: threading.Event, watch: Watch) -> None:
-    """A later span, on a thread of its own with a landmarker of its own: its poses are kept on the span."""
-    def check() -> None:
-        if halt.is_set():
-            raise Cancelled("The analysis was cancelled.")
-
-    try:
-        with video_engine(settings) as engine:
-            _analyse_span(span, path, options, threads, engine, check, watch.count,
-                          lambda index, time_s, _, pose: span.frames.append((index, time_s, pose)))
-    except Cancelled:
-        pass
-    except BaseException as error:  # noqa: BLE001 - raised again on the calling thread
-        span.error = error
-    finally:
-        if span.decoder:
-            span.decoder.join(time.perf_counter() + STOP_WAIT_S)
+    following.carried = carried
 
 
 def _kept(spans: list[_Span]) -> list[_Span]:
@@ -575,14 +756,16 @@ def _kept(spans: list[_Span]) -> list[_Span]:
 
 
 def _add_span(builder: SeriesBuilder | None, span: _Span, settings: PoseSettings) -> SeriesBuilder | None:
-    """A later span's poses added after the earlier ones'. Frame numbers after a seek are estimates (time × mean
-    frame rate), so where one would not follow the earlier span's last, the span's are moved up to follow it."""
-    if not span.frames:
+    """A span's poses added after the earlier ones', the carried-over ones in place of its first. Frame numbers after
+    a seek are estimates (time × mean frame rate), so where one would not follow the earlier span's last, the span's
+    are moved up to follow it."""
+    frames = span.carried + span.frames[len(span.carried):]
+    if not frames:
         return builder
     if builder is None:
         builder = SeriesBuilder(settings.max_people, *span.size, settings.keep_id_s)
-    shift = max(0, builder.last_index + 1 - span.frames[0][0]) if builder.last_index is not None else 0
-    for index, time_s, pose in span.frames:
+    shift = max(0, builder.last_index + 1 - frames[0][0]) if builder.last_index is not None else 0
+    for index, time_s, pose in frames:
         builder.add(index + shift, time_s, pose)
     return builder
 
@@ -603,10 +786,9 @@ def _span_warnings(spans: list[_Span]) -> list[str]:
     return warnings
 
 
-def _halt(decoder: _Decoder | None, others: list[threading.Thread], renderer: _Renderer | None,
-          writer: VideoWriter | None) -> None:
-    """Stop every stage at once, then wait (bounded) for each: they stop side by side, not one after another. The
-    other spans' threads have been told already (their halt event) and stop their own decoders."""
+def _halt(decoder: _Decoder | None, renderer: _Renderer | None, writer: VideoWriter | None) -> None:
+    """Stop every stage of one pass at once, then wait (bounded) for each: they stop side by side, not one after
+    another."""
     deadline = time.perf_counter() + STOP_WAIT_S
     for stage in (decoder, renderer):
         if stage is not None:
@@ -616,7 +798,3 @@ def _halt(decoder: _Decoder | None, others: list[threading.Thread], renderer: _R
     for stage in (renderer, decoder):
         if stage is not None:
             stage.join(deadline)
-    for thread in others:
-        if thread.ident is not None:  # started
-            thread.join(max(0.0, deadline - time.perf_counter()))
-

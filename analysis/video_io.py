@@ -11,7 +11,7 @@ import errno
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from types import TracebackType
@@ -121,20 +121,25 @@ def frame_estimate(path: PathLike) -> tuple[int, float]:
         return stream.frames or round(duration * fps), fps
 
 
-def keyframe_before(path: PathLike, time_s: float) -> float | None:
-    """The time of the last keyframe at or before time_s (from 0 at the start of the video), reading no frame: where
-    decoding from time_s really starts. None where the file cannot say (no timestamps, or it fails to seek)."""
+def keyframes_before(path: PathLike, times_s: Sequence[float]) -> list[float | None]:
+    """For each time (from 0 at the start of the video), the time of the last keyframe at or before it, reading no
+    frame: where decoding from that time really starts. None where the file cannot say (no timestamps, or it fails
+    to seek)."""
+    found: list[float | None] = []
     with _open(path) as container:
         stream = _video_stream(container)
         origin = stream.start_time or 0
-        try:
-            container.seek(origin + round(time_s / stream.time_base), stream=stream)
-            for packet in container.demux(stream):
-                if packet.pts is not None and packet.is_keyframe:
-                    return float((packet.pts - origin) * stream.time_base)
-        except av.FFmpegError:
-            return None
-    return None
+        for time_s in times_s:
+            found.append(None)
+            try:
+                container.seek(origin + round(time_s / stream.time_base), stream=stream)
+                for packet in container.demux(stream):
+                    if packet.pts is not None and packet.is_keyframe:
+                        found[-1] = float((packet.pts - origin) * stream.time_base)
+                        break
+            except av.FFmpegError:
+                continue
+    return found
 
 
 def read_frames(path: PathLike, start_s: float = 0.0, end_s: float | None = None, stride: int = 1,

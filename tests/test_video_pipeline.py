@@ -26,7 +26,7 @@ import analysis.video
 from analysis.result import ClipOptions
 from analysis.series import SeriesBuilder, Smoothing, clean, kinematics, nyquist_hz
 from analysis.video import Cancelled, PoseEstimationError, Progress, analyse_video, expected_frames
-from analysis.video_io import VideoError, VideoInfo, VideoWriter, keyframe_before, probe, read_frames
+from analysis.video_io import VideoError, VideoInfo, VideoWriter, keyframes_before, probe, read_frames
 
 
 @pytest.fixture(scope="module")
@@ -344,9 +344,78 @@ def test_a_long_video_analysed_in_spans_side_by_side_follows_whom_one_pass_follo
                                     FramePose(b.landmarks[frame][b.present[frame]], b.world[frame][b.present[frame]],
                                               b.width, b.height))]
     assert len(different) <= 2, f"another person than one pass's in frames {different}"
-    first_span = a.times_s < keyframe_before(media / "demo.mp4", probe(media / "demo.mp4").duration_s / 2)
+    first_span = a.times_s < keyframes_before(media / "demo.mp4", [probe(media / "demo.mp4").duration_s / 2])[0]
     assert first_span.sum() > 50
     np.testing.assert_array_equal(a.landmarks[first_span], b.landmarks[first_span])  # analysed by one landmarker
+
+
+def _twice_over(source: Path, path: Path, keyframe_every: int) -> int:
+    """source played twice in a row, as an H.264 MP4 with a keyframe every keyframe_every frames: its frame count."""
+    frames = [rgb for _, _, rgb in read_frames(source)] * 2
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30, options={"g": str(keyframe_every), "keyint_min":
+                                                                    str(keyframe_every), "preset": "ultrafast"})
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for rgb in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        container.mux(stream.encode())
+    return len(frames)
+
+
+def test_a_video_in_several_chunks_shared_by_two_landmarkers_follows_whom_one_pass_follows(
+        media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """demo.mp4 twice over (460 frames) is cut into 4 chunks at keyframes 100, 200 and 300, which two landmarkers
+    share: chunks start afresh and are handed over, some of them where the woman walks past the man (one person
+    asked for). Every frame has the person one pass finds, in the same frames with the same times."""
+    video = tmp_path / "twice.mp4"
+    frames = _twice_over(media / "demo.mp4", video, keyframe_every=50)
+    settings = PoseSettings(complexity="lite")
+    engines = 0
+
+    def counted_engine(*args, **kwargs):  # the real one, counted
+        nonlocal engines
+        engines += 1
+        return video_engine(*args, **kwargs)
+
+    monkeypatch.setattr(analysis.video, "video_engine", counted_engine)
+    shared = analyse_video(video, settings)
+    monkeypatch.undo()
+    with video_engine(settings) as engine:
+        one_pass = analyse_video(video, settings, engine=engine)
+    assert engines >= 3, "the chunks were not shared: at most one landmarker started afresh"
+    a, b = one_pass.series, shared.series
+    assert a.frames == b.frames == frames
+    np.testing.assert_array_equal(a.times_s, b.times_s)
+    np.testing.assert_array_equal(a.frame_index, b.frame_index)
+    assert shared.warnings == one_pass.warnings == ()
+    different = [frame for frame in range(a.frames)
+                 if not same_people(FramePose(a.landmarks[frame][a.present[frame]], a.world[frame][a.present[frame]],
+                                              a.width, a.height),
+                                    FramePose(b.landmarks[frame][b.present[frame]], b.world[frame][b.present[frame]],
+                                              b.width, b.height))]
+    assert len(different) <= 4, f"another person than one pass's in frames {different}"
+
+
+def test_chunks_are_carried_on_into_while_free_and_started_afresh_where_no_one_else_is_in_view() -> None:
+    chunks = analysis.video._Chunks([0.0, 1.0, 2.0, 3.0, 4.0])
+    first = chunks.take(0)
+    assert chunks.take(0) is None  # taken
+    looked: list[float] = []
+
+    def crowded(time_s: float) -> bool:
+        looked.append(time_s)
+        return time_s in (1.0, 3.0, 4.0)
+
+    second = chunks.take_free(crowded)
+    assert second.start_s == 2.0 and looked == [1.0, 2.0]  # chunk 1 shows someone else too: left to be carried into
+    assert chunks.carry_on(first) is None and first.chunk == 1  # free: the first landmarker goes on into it
+    assert chunks.carry_on(first) is second  # taken: hand over to the span that has it
+    third = chunks.take_free(crowded)
+    assert third.start_s == 3.0 and looked == [1.0, 2.0, 3.0, 4.0]  # every free chunk crowded: the first free one
+    chunks.end_at(third)  # the video broke off in chunk 3: chunk 4 is not analysed
+    assert chunks.take_free(crowded) is None and chunks.carry_on(third) is third
+    assert chunks.spans() == [first, second, third]
 
 
 def test_people_keep_their_slots_when_mediapipe_swaps_their_order() -> None:

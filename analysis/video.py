@@ -512,12 +512,12 @@ class _Span:
 
 class _Chunks:
     """The chunks a video is cut into, at keyframes, and which span has each. Workers share them as they go: each
-    starts a landmarker afresh on a free chunk and carries it on into the next chunks while they are free; on reaching
-    one another span has, it hands over to that span (_hand_over) and starts afresh on the next free chunk. Of the
-    free chunks it prefers one whose first frame shows no more people than asked for: there a landmarker started
-    afresh picks up the people a carried-on one follows, so the hand-over is short. Where someone walks past, one
-    started afresh may pick them up instead, and the hand-over lasts until they leave; that chunk is then best left
-    to a landmarker that carries on into it, while the other works elsewhere.
+    starts a landmarker afresh on a free chunk, in the middle of the free ones, and carries it on into the next
+    chunks while they are free; on reaching one another span has, it hands over to that span (_hand_over) and starts
+    afresh on another free chunk. Of the chunks near the middle it prefers one whose first frame shows no more people
+    than asked for: there a landmarker started afresh picks up the people a carried-on one follows, so the hand-over
+    is short. Where someone walks past, one started afresh may pick them up instead, and the hand-over lasts until
+    they leave; that chunk is best left to a landmarker that carries on into it.
 
     Why not two fixed halves: a long hand-over then runs alone on one core at the end, while the other core idles.
     """
@@ -538,16 +538,23 @@ class _Chunks:
             return span
 
     def take_free(self, crowded: Callable[[float], bool]) -> _Span | None:
-        """A new span on a free chunk: the first of the first LOOKS free ones that is not crowded(its start), else the
-        first free one; None when none is free."""
+        """A new span on a free chunk, None when none is free. The chunk is the middle one of the longest stretch of
+        free chunks (the span before the stretch carries on into it from the left meanwhile, so each gets half), or
+        of the LOOKS nearest it the first that is not crowded(its start)."""
         with self._lock:
             free = [chunk for chunk in range(self._last + 1) if self._spans[chunk] is None]
-        for chunk in free[:LOOKS]:
+        if not free:
+            return None
+        stretches = np.split(np.array(free), np.flatnonzero(np.diff(free) > 1) + 1)
+        longest = max(stretches, key=len).tolist()
+        middle = longest[len(longest) // 2]
+        nearest = sorted(longest, key=lambda chunk: (abs(chunk - middle), chunk))
+        for chunk in nearest[:LOOKS]:
             if self._crowded[chunk] is None:
                 self._crowded[chunk] = crowded(self.starts[chunk])
             if not self._crowded[chunk] and (span := self.take(chunk)):
                 return span
-        return next(filter(None, map(self.take, free)), None)
+        return next(filter(None, map(self.take, nearest)), None) or self.take_free(crowded)
 
     def next_start(self, span: _Span) -> float | None:
         """When the chunk after the span's last one starts; None after the last chunk."""
@@ -629,6 +636,7 @@ def _work(chunks: _Chunks, span: _Span | None, path: PathLike, options: ClipOpti
     thread, instead of going up."""
     crowd = _Crowd(path, options, settings)
     try:
+        span = span or chunks.take_free(crowd)
         while span is not None:
             try:
                 with video_engine(settings) as engine:
@@ -667,13 +675,7 @@ def _work_elsewhere(chunks: _Chunks, path: PathLike, options: ClipOptions, setti
                     halted: Callable[[], None], watch: Watch) -> None:
     """A worker on a thread of its own: its spans keep their poses, and what went wrong, for the calling thread."""
     with contextlib.suppress(Cancelled):
-        _work(chunks, chunks.take_free(_no_crowd), path, options, settings, threads, halted, watch.count,
-              keep_errors=True)
-
-
-def _no_crowd(_: float) -> bool:
-    """The second worker's first chunk: the first free one, at once (the first worker has just started)."""
-    return False
+        _work(chunks, None, path, options, settings, threads, halted, watch.count, keep_errors=True)
 
 
 def _analyse_span(span: _Span, frames: Iterator[tuple[int, float, np.ndarray]], engine: PoseEngine | PeopleFinder,

@@ -366,8 +366,9 @@ def _twice_over(source: Path, path: Path, keyframe_every: int) -> int:
 def test_a_video_in_several_chunks_shared_by_two_landmarkers_follows_whom_one_pass_follows(
         media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """demo.mp4 twice over (460 frames) is cut into 4 chunks at keyframes 100, 200 and 300, which two landmarkers
-    share: chunks start afresh and are handed over, some of them where the woman walks past the man (one person
-    asked for). Every frame has the person one pass finds, in the same frames with the same times."""
+    share: the second starts afresh near the middle, preferably where only one person is in view (the woman walks
+    past the man in frames ~35-200 of each copy; one person asked for). Every frame has the person one pass finds,
+    in the same frames with the same times."""
     video = tmp_path / "twice.mp4"
     frames = _twice_over(media / "demo.mp4", video, keyframe_every=50)
     settings = PoseSettings(complexity="lite")
@@ -383,7 +384,7 @@ def test_a_video_in_several_chunks_shared_by_two_landmarkers_follows_whom_one_pa
     monkeypatch.undo()
     with video_engine(settings) as engine:
         one_pass = analyse_video(video, settings, engine=engine)
-    assert engines >= 3, "the chunks were not shared: at most one landmarker started afresh"
+    assert engines >= 2, "the chunks were not shared: one landmarker did all"
     a, b = one_pass.series, shared.series
     assert a.frames == b.frames == frames
     np.testing.assert_array_equal(a.times_s, b.times_s)
@@ -397,25 +398,28 @@ def test_a_video_in_several_chunks_shared_by_two_landmarkers_follows_whom_one_pa
     assert len(different) <= 4, f"another person than one pass's in frames {different}"
 
 
-def test_chunks_are_carried_on_into_while_free_and_started_afresh_where_no_one_else_is_in_view() -> None:
-    chunks = analysis.video._Chunks([0.0, 1.0, 2.0, 3.0, 4.0])
+def test_chunks_are_started_afresh_in_the_middle_of_the_free_ones_where_no_one_else_is_in_view() -> None:
+    chunks = analysis.video._Chunks([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
     first = chunks.take(0)
     assert chunks.take(0) is None  # taken
     looked: list[float] = []
 
     def crowded(time_s: float) -> bool:
         looked.append(time_s)
-        return time_s in (1.0, 3.0, 4.0)
+        return time_s in (3.0, 5.0)
 
     second = chunks.take_free(crowded)
-    assert second.start_s == 2.0 and looked == [1.0, 2.0]  # chunk 1 shows someone else too: left to be carried into
+    # Free: 1-5, whose middle, chunk 3, shows someone else too: left to be carried into; its nearest, 2, does not.
+    assert second.start_s == 2.0 and looked == [3.0, 2.0]
     assert chunks.carry_on(first) is None and first.chunk == 1  # free: the first landmarker goes on into it
     assert chunks.carry_on(first) is second  # taken: hand over to the span that has it
+    assert chunks.carry_on(second) is None and second.chunk == 3
     third = chunks.take_free(crowded)
-    assert third.start_s == 3.0 and looked == [1.0, 2.0, 3.0, 4.0]  # every free chunk crowded: the first free one
-    chunks.end_at(third)  # the video broke off in chunk 3: chunk 4 is not analysed
-    assert chunks.take_free(crowded) is None and chunks.carry_on(third) is third
-    assert chunks.spans() == [first, second, third]
+    assert third.start_s == 4.0 and looked == [3.0, 2.0, 5.0, 4.0]  # free: 4-5, whose middle, 5, is crowded
+    assert chunks.take_free(crowded).start_s == 5.0  # all free ones crowded: the middle one
+    chunks.end_at(second)  # the video broke off in chunk 3: nothing after it is analysed
+    assert chunks.take_free(crowded) is None and chunks.carry_on(second) is second
+    assert chunks.spans()[:3] == [first, second, third]
 
 
 def test_people_keep_their_slots_when_mediapipe_swaps_their_order() -> None:

@@ -218,6 +218,16 @@ def assert_no_exception(page: Page) -> None:
     assert "Traceback (most recent call last)" not in text, f"A traceback is on the page:\n{text[:4000]}"
 
 
+def screenshot_path(name: str) -> Path:
+    """Where a test saves a screenshot: the README's own picture in docs/ when POSESCOPE_DOCS_SCREENSHOTS=1 (to
+    refresh it on purpose), else a scratch folder, so that a test run never changes the repository."""
+    if os.environ.get("POSESCOPE_DOCS_SCREENSHOTS") == "1":
+        return Path(__file__).resolve().parent.parent / "docs" / name
+    folder = Path(tempfile.gettempdir()) / "posescope-screenshots"
+    folder.mkdir(exist_ok=True)
+    return folder / name
+
+
 def full_page_screenshot(page: Page, path: Path | str, settle_ms: int = 1500) -> Path:
     """A screenshot of the whole app, not just the viewport.
 

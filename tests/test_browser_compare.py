@@ -17,6 +17,7 @@ from browser_support import (  # noqa: F401 - the *_fixture names register the p
     full_page_screenshot,
     page_fixture,
     playwright_fixture,
+    screenshot_path,
     streamlit_server,
     upload_files,
     wait_for_app_idle,
@@ -24,7 +25,7 @@ from browser_support import (  # noqa: F401 - the *_fixture names register the p
 from test_compare import shifted_copy
 
 SHIFT_S = 0.8
-SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "compare.png"
+SCREENSHOT = screenshot_path("compare.png")
 RESULT_TIMEOUT_MS = 240_000
 
 

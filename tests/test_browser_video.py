@@ -27,6 +27,7 @@ from browser_support import (  # noqa: F401 - the *_fixture names register the p
     full_page_screenshot,
     page_fixture,
     playwright_fixture,
+    screenshot_path,
     streamlit_server,
     upload_files,
     wait_for_app_idle,
@@ -390,7 +391,7 @@ def test_a_text_file_named_mp4_gets_a_sentence(page: Page, app: AppServer, tmp_p
 
 # --- exercises --------------------------------------------------------------------------------------------------------
 
-EXERCISE_SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "exercise.png"
+EXERCISE_SCREENSHOT = screenshot_path("exercise.png")
 JACKS5_RESULT_TIMEOUT_MS = 240_000  # 190 frames at 960x720 (about 12 s when idle), plus the model's first load
 JACKS5_REPS = 5  # tests/media/README.md: one real jumping jack of the Sports2D demo, looped 5 times
 

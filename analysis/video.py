@@ -644,11 +644,11 @@ def _work(chunks: _Chunks, span: _Span | None, path: PathLike, options: ClipOpti
                                                                   options.analysis_max_side, threads))
                     try:
                         frames = decoder.frames(watch)
-                        _analyse_span(span, frames, engine, watch, counted, _keep_on(span), chunks)
-                        span.ended.set()
+                        following = _analyse_span(span, frames, engine, watch, counted, _keep_on(span), chunks)
+                        span.ended.set()  # before its own hand-over: one into it need not wait for that
                         if span.failure or span.broke:
                             chunks.end_at(span)
-                        elif span.crossing is not None and (following := chunks.carry_on(span)) is not span:
+                        elif following is not None:
                             _hand_over(span, following, frames, engine, watch)
                     finally:
                         span.ended.set()
@@ -680,19 +680,21 @@ def _work_elsewhere(chunks: _Chunks, path: PathLike, options: ClipOptions, setti
 
 def _analyse_span(span: _Span, frames: Iterator[tuple[int, float, np.ndarray]], engine: PoseEngine | PeopleFinder,
                   watch: Callable[[], None], counted: Callable[[], None],
-                  take: Callable[[int, float, np.ndarray, FramePose], None], chunks: _Chunks | None = None) -> None:
+                  take: Callable[[int, float, np.ndarray, FramePose], None], chunks: _Chunks | None = None
+                  ) -> _Span | None:
     """Pose each frame with engine and hand it to take(index, time_s, rgb, pose); counted() after each. With chunks,
-    the span ends at the first frame of a chunk another span has (kept as span.crossing). MediaPipe failing on a
-    frame, or the video breaking off, ends the span early and is noted on it."""
+    the span ends at the first frame of a chunk it may not carry on into: where another span has that chunk, that
+    span is returned (to hand over to), and the frame kept as span.crossing. MediaPipe failing on a frame, or the
+    video breaking off, ends the span early and is noted on it."""
     last_s = -math.inf
     next_s = chunks.next_start(span) if chunks else None
     try:
         for index, time_s, rgb in frames:
             watch()
             while next_s is not None and time_s >= next_s:
-                if chunks.carry_on(span) is not None:
+                if (following := chunks.carry_on(span)) is not None:
                     span.crossing = index, time_s, rgb
-                    return
+                    return None if following is span else following
                 next_s = chunks.next_start(span)
             if time_s < last_s + SAME_TIME_S:  # a series' times must increase, and so must a video's
                 span.repeated += 1
@@ -702,7 +704,7 @@ def _analyse_span(span: _Span, frames: Iterator[tuple[int, float, np.ndarray]], 
                 pose = engine.detect_frame(rgb, span.last_ms)
             except Exception as error:  # noqa: BLE001 - MediaPipe's, whatever its type: said in a sentence
                 span.failure = f"frame {index} ({time_s:.2f} s)", _engine_failure(error)
-                return
+                return None
             last_s = time_s
             span.size = span.size or (rgb.shape[1], rgb.shape[0])
             take(index, time_s, rgb, pose)
@@ -712,6 +714,7 @@ def _analyse_span(span: _Span, frames: Iterator[tuple[int, float, np.ndarray]], 
         if span.decoder is None or error is not span.decoder.error:
             raise
         span.broke = error
+    return None
 
 
 def _hand_over(done: _Span, following: _Span, frames: Iterator[tuple[int, float, np.ndarray]],

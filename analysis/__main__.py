@@ -298,7 +298,8 @@ def _compare(args: argparse.Namespace, joints: tuple[str, ...], err: TextIO) -> 
     from analysis.engine import PoseSettings
     from analysis.models import ModelError, verified_bundle
     from analysis.result import ClipResult, RecordingError
-    from analysis.video import PoseEstimationError, analyse_video
+    from analysis.stream import PoseEstimationError
+    from analysis.video import analyse_video
     from analysis.video_io import VideoError
 
     def opened(path: Path) -> ClipResult:

@@ -231,7 +231,7 @@ class Analyser:
     def run(self, item: BatchInput, out: Path, on_frames: Callable[[int], None] | None = None,
             stop: threading.Event | None = None) -> BatchRow:
         """The input's row; its results are in out/item.folder when the row is not an error. Raises only when
-        stopped (analysis.video.Cancelled, KeyboardInterrupt): its partial results are removed first."""
+        stopped (analysis.stream.Cancelled, KeyboardInterrupt): its partial results are removed first."""
         started = time.perf_counter()
         target = out / item.folder
         try:
@@ -258,7 +258,7 @@ class Analyser:
         try:
             if item.kind == "photo":
                 if stop is not None and stop.is_set():
-                    from analysis.video import Cancelled
+                    from analysis.stream import Cancelled
 
                     raise Cancelled("The analysis was cancelled.")
                 row = self._photo(item, staging)
@@ -311,7 +311,7 @@ class Analyser:
         annotated = staging / "annotated.mp4" if self.settings.annotated_video else None
         reported = 0
 
-        def progress(progress) -> None:  # noqa: ANN001 - analysis.video.Progress
+        def progress(progress) -> None:  # noqa: ANN001 - analysis.stream.Progress
             nonlocal reported
             if on_frames and progress.frames_done > reported:
                 on_frames(progress.frames_done - reported)

@@ -30,7 +30,8 @@ from analysis.playback import browser_playable, make_proxy, render_annotated
 from analysis.result import ClipOptions, ClipResult
 from analysis.series import Kinematics, Smoothing, kinematics
 from analysis.uploads import StagedFile
-from analysis.video import Progress, analyse_video, expected_frames
+from analysis.stream import Progress
+from analysis.video import analyse_video, expected_frames
 from analysis.video_io import VideoInfo, probe
 
 VIDEO_TYPES = ("mp4", "mov", "m4v", "avi", "webm", "mkv")

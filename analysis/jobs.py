@@ -17,7 +17,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Generic, TypeVar
 
-from analysis.video import Cancelled, Progress
+from analysis.stream import Cancelled, Progress
 
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")

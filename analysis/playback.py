@@ -8,7 +8,7 @@ keeps the analysis's clock: the proxy holds every frame of the source at the tim
 frame the analysis has at times_s == t.
 
 Both videos stream: one frame decoded, drawn and queued for the encoder at a time. Both stop and report as
-analyse_video does (analysis.video.Watch), and leave no partial file behind.
+analyse_video does (analysis.stream.Watch), and leave no partial file behind.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from analysis.result import ClipOptions, ClipResult
-from analysis.video import SAME_TIME_S, PreviewPainter, Progress, Watch, expected_frames
+from analysis.stream import SAME_TIME_S, Progress, Watch
+from analysis.video import PreviewPainter, expected_frames
 from analysis.video_io import PathLike, VideoError, VideoWriter, probe, read_frames
 
 # Which files Chromium's <video> plays as they are: codecs by probe()'s name for them, containers by file

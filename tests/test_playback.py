@@ -20,7 +20,8 @@ from analysis.engine import PoseSettings
 from analysis.playback import browser_playable, make_proxy, render_annotated
 from analysis.result import ClipOptions, ClipResult
 from analysis.tracking import unswap_left_right
-from analysis.video import Cancelled, Progress, analyse_video
+from analysis.stream import Cancelled, Progress
+from analysis.video import analyse_video
 from analysis.video_io import VideoError, probe, read_frames
 
 TIME_S = 1e-3  # frame times must survive to within this

@@ -14,7 +14,7 @@ import pytest
 from analysis.cache import BoundedCache, size_of
 from analysis.jobs import JobRunner, JobState
 from analysis.uploads import StagedFile, UploadError, content_digest, safe_stems
-from analysis.video import Cancelled
+from analysis.stream import Cancelled
 
 
 def test_two_files_that_differ_in_one_byte_anywhere_have_different_digests() -> None:

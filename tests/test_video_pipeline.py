@@ -22,10 +22,12 @@ from analysis.engine import FramePose, Mode, PoseEngine, PoseSettings
 from analysis.landmarks import INDEX
 from analysis.people import same_people, video_engine
 from analysis.photo import PhotoAnalysis
-import analysis.video
+import analysis.sharing
+import analysis.stream
 from analysis.result import ClipOptions
 from analysis.series import SeriesBuilder, Smoothing, clean, kinematics, nyquist_hz
-from analysis.video import Cancelled, PoseEstimationError, Progress, analyse_video, expected_frames
+from analysis.stream import Cancelled, PoseEstimationError, Progress
+from analysis.video import analyse_video, expected_frames
 from analysis.video_io import VideoError, VideoInfo, VideoWriter, keyframes_before, probe, read_frames
 
 
@@ -379,7 +381,7 @@ def test_a_video_in_several_chunks_shared_by_two_landmarkers_follows_whom_one_pa
         engines += 1
         return video_engine(*args, **kwargs)
 
-    monkeypatch.setattr(analysis.video, "video_engine", counted_engine)
+    monkeypatch.setattr(analysis.sharing, "video_engine", counted_engine)
     shared = analyse_video(video, settings)
     monkeypatch.undo()
     with video_engine(settings) as engine:
@@ -399,7 +401,7 @@ def test_a_video_in_several_chunks_shared_by_two_landmarkers_follows_whom_one_pa
 
 
 def test_chunks_are_started_afresh_in_the_middle_of_the_free_ones_where_no_one_else_is_in_view() -> None:
-    chunks = analysis.video._Chunks([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    chunks = analysis.sharing.Chunks([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
     first = chunks.take(0)
     assert chunks.take(0) is None  # taken
     looked: list[float] = []
@@ -502,10 +504,10 @@ class Stages:
 
     inside(thread, function): that thread (by name) is running that function now, or waiting in it (a
     generator counts while it runs, not while it is suspended). end_offered: the decoding thread waits in
-    _Decoder._offer with the end marker (every frame is decoded and queued).
+    Decoder._offer with the end marker (every frame is decoded and queued).
     """
 
-    WATCHED = frozenset({"_Decoder.frames", "_Decoder._offer", "read_frames", "PoseEngine.detect_frame",
+    WATCHED = frozenset({"Decoder.frames", "Decoder._offer", "read_frames", "PoseEngine.detect_frame",
                          "_Renderer.put", "_Renderer.close", "VideoWriter.write", "VideoWriter.close"})
 
     def __init__(self) -> None:
@@ -517,8 +519,8 @@ class Stages:
             return
         key = (threading.current_thread().name, name)
         self._depth[key] = self._depth.get(key, 0) + (1 if event == "call" else -1)
-        if name == "_Decoder._offer":
-            self.end_offered = event == "call" and frame.f_locals.get("item") is analysis.video._END
+        if name == "Decoder._offer":
+            self.end_offered = event == "call" and frame.f_locals.get("item") is analysis.stream._END
 
     def inside(self, thread: str, function: str) -> bool:
         return self._depth.get((thread, function), 0) > 0
@@ -653,7 +655,7 @@ FULL_SIZE = ClipOptions(analysis_max_side=1920, preview_max_side=1920)
 def test_cancel_while_decoding_is_the_bottleneck(slow_to_decode: Path, tmp_path: Path, how: str) -> None:
     # The analysing thread waits for a decoded frame while the decoding thread is busy inside FFmpeg.
     run = Analysis(slow_to_decode, tmp_path / "annotated.mp4", ClipOptions(analysis_max_side=256))
-    run.cancel_when(lambda: run.frames_done > 0 and run.inside("_Decoder.frames")
+    run.cancel_when(lambda: run.frames_done > 0 and run.inside("Decoder.frames")
                     and run.inside("read_frames", "posescope-decode"), how)
     run.assert_stopped_promptly_and_cleanly(how)
     assert 0 < run.frames_done < SLOW_DECODE_FRAMES

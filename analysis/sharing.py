@@ -201,7 +201,7 @@ def _work(chunks: Chunks, span: Span | None, path: PathLike, options: ClipOption
             try:
                 with video_engine(settings) as engine:
                     span.decoder = decoder = Decoder(read_frames(path, span.start_s, options.end_s, 1,
-                                                                  options.analysis_max_side, threads))
+                                                                 options.analysis_max_side, threads))
                     try:
                         frames = decoder.frames(watch)
                         following = analyse_span(span, frames, engine, watch, counted, _keep_on(span), chunks.boundary)
@@ -239,7 +239,7 @@ def _work_elsewhere(chunks: Chunks, path: PathLike, options: ClipOptions, settin
 
 
 def analyse_shared(chunks: Chunks, path: PathLike, settings: PoseSettings, options: ClipOptions, watch: Watch
-            ) -> tuple[list[Span], SeriesBuilder]:
+                   ) -> tuple[list[Span], SeriesBuilder]:
     """The video's chunks analysed by WORKERS landmarkers that share them, the first on this thread from the start:
     the spans kept, in order, and their poses."""
     threads = decoder_threads_beside_inference(WORKERS)

@@ -186,12 +186,12 @@ def _frames_before(count: int) -> str:
     return "frame before it" if count == 1 else f"{count:,} frames before it"
 
 
-@dataclass(eq=False)  # each span is itself: Chunks.spans() tells them apart by identity
+@dataclass(eq=False)  # each span is itself: analysis.sharing tells them apart by identity
 class Span:
-    """A stretch of the video analysed by one landmarker from a cold start at start_s (in chunk `chunk`, and on
-    through the chunks it carried on into, the last of which is `chunk` at the end), and what came of it: its poses,
-    the poses of the landmarker before it carried over its first frames (_hand_over), frames skipped for a repeated
-    time, and why it stopped early if it did."""
+    """A stretch of the video analysed by one landmarker from a cold start at start_s, and what came of it: frames
+    skipped for a repeated time, and why it stopped early if it did. Where landmarkers share the video
+    (analysis.sharing), also where it is (the last chunk it has), its poses, and those the landmarker before it
+    carried over its first frames."""
 
     start_s: float
     chunk: int = 0

@@ -244,7 +244,7 @@ def _in_one_pass(path: PathLike, info: VideoInfo, settings: PoseSettings, option
         with owned as engine:
             watch()  # loading the model takes up to a second
             whole.decoder = Decoder(read_frames(path, options.start_s, options.end_s, options.stride,
-                                                 options.analysis_max_side, decoder_threads_beside_inference(1)))
+                                                options.analysis_max_side, decoder_threads_beside_inference(1)))
             analyse_span(whole, whole.decoder.frames(watch), engine, watch, watch.frame_done, take)
             whole.decoder.join(time.perf_counter() + STOP_WAIT_S)
         raise_for_nothing_analysed(whole, builder)

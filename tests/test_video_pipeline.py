@@ -25,7 +25,7 @@ from analysis.photo import PhotoAnalysis
 import analysis.sharing
 import analysis.stream
 from analysis.result import ClipOptions
-from analysis.series import SeriesBuilder, Smoothing, clean, kinematics, nyquist_hz
+from analysis.series import PoseSeries, SeriesBuilder, Smoothing, clean, kinematics, nyquist_hz
 from analysis.stream import Cancelled, PoseEstimationError, Progress
 from analysis.video import analyse_video, expected_frames
 from analysis.video_io import VideoError, VideoInfo, VideoWriter, keyframes_before, probe, read_frames
@@ -324,6 +324,15 @@ def _pose_at(*x: float) -> FramePose:
     return FramePose(landmarks, np.zeros((len(x), 33, 3), np.float32), 100, 100)
 
 
+def _frames_with_other_people(a: PoseSeries, b: PoseSeries) -> list[int]:
+    """The frames in which two analyses of one video find other people (analysis.people.same_people)."""
+    return [frame for frame in range(a.frames)
+            if not same_people(FramePose(a.landmarks[frame][a.present[frame]], a.world[frame][a.present[frame]],
+                                         a.width, a.height),
+                               FramePose(b.landmarks[frame][b.present[frame]], b.world[frame][b.present[frame]],
+                                         b.width, b.height))]
+
+
 def test_a_long_video_analysed_in_spans_side_by_side_follows_whom_one_pass_follows(media: Path) -> None:
     """Without an annotated video, demo.mp4 (230 frames, a woman walking past the man in frames ~35-200) is cut in
     two spans analysed at once. The later span's landmarker starts afresh mid-walk and takes up the woman where one
@@ -340,11 +349,7 @@ def test_a_long_video_analysed_in_spans_side_by_side_follows_whom_one_pass_follo
     np.testing.assert_array_equal(a.times_s, b.times_s)
     np.testing.assert_array_equal(a.frame_index, b.frame_index)
     assert in_spans.warnings == one_pass.warnings == ()
-    different = [frame for frame in range(a.frames)
-                 if not same_people(FramePose(a.landmarks[frame][a.present[frame]], a.world[frame][a.present[frame]],
-                                              a.width, a.height),
-                                    FramePose(b.landmarks[frame][b.present[frame]], b.world[frame][b.present[frame]],
-                                              b.width, b.height))]
+    different = _frames_with_other_people(a, b)
     assert len(different) <= 2, f"another person than one pass's in frames {different}"
     first_span = a.times_s < keyframes_before(media / "demo.mp4", [probe(media / "demo.mp4").duration_s / 2])[0]
     assert first_span.sum() > 50
@@ -392,11 +397,7 @@ def test_a_video_in_several_chunks_shared_by_two_landmarkers_follows_whom_one_pa
     np.testing.assert_array_equal(a.times_s, b.times_s)
     np.testing.assert_array_equal(a.frame_index, b.frame_index)
     assert shared.warnings == one_pass.warnings == ()
-    different = [frame for frame in range(a.frames)
-                 if not same_people(FramePose(a.landmarks[frame][a.present[frame]], a.world[frame][a.present[frame]],
-                                              a.width, a.height),
-                                    FramePose(b.landmarks[frame][b.present[frame]], b.world[frame][b.present[frame]],
-                                              b.width, b.height))]
+    different = _frames_with_other_people(a, b)
     assert len(different) <= 4, f"another person than one pass's in frames {different}"
 
 

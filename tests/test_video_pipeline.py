@@ -378,6 +378,8 @@ def test_a_video_in_several_chunks_shared_by_two_landmarkers_follows_whom_one_pa
     in the same frames with the same times."""
     video = tmp_path / "twice.mp4"
     frames = _twice_over(media / "demo.mp4", video, keyframe_every=50)
+    chunks = analysis.sharing.chunks_for(video, probe(video), ClipOptions(), frames)
+    np.testing.assert_allclose(chunks.starts, np.array([0, 100, 200, 300]) / 30, atol=1e-3)
     settings = PoseSettings(complexity="lite")
     engines = 0
 

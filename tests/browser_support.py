@@ -37,7 +37,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page, Playwright
+    import re
+
+    from playwright.sync_api import Browser, Locator, Page, Playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 ENTRY = "dashboard.py"
@@ -208,6 +210,21 @@ def upload_files(page: Page, *paths: Path | str, uploader: int = 0, timeout_ms: 
     file_input = page.locator(UPLOAD_INPUT).nth(uploader)
     file_input.wait_for(state="attached", timeout=timeout_ms)
     file_input.set_input_files([str(path) for path in paths])
+
+
+def choose_option(page: Page, selectbox: Locator, name: str | re.Pattern[str], attempts: int = 3) -> None:
+    """Pick an option of a ``st.selectbox``. A rerun that lands just after the click (a background job finishing)
+    closes the menu it opened, as it would under a user's hand; the menu is opened again then, a few times at most."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    for _ in range(attempts):
+        selectbox.get_by_role("combobox").click()
+        with contextlib.suppress(PlaywrightTimeoutError):
+            page.get_by_role("listbox").wait_for(state="visible", timeout=5_000)
+            page.get_by_role("option", name=name).click(timeout=5_000)
+            return
+        wait_for_app_idle(page)
+    raise AssertionError(f"The selectbox's menu did not stay open to choose {name!r} ({attempts} tries)")
 
 
 def assert_no_exception(page: Page) -> None:

@@ -24,6 +24,7 @@ from browser_support import (  # noqa: F401 - the *_fixture names register the p
     AppServer,
     assert_no_exception,
     browser_fixture,
+    choose_option,
     full_page_screenshot,
     page_fixture,
     playwright_fixture,
@@ -228,11 +229,11 @@ def test_two_people_get_a_selector_and_the_quality_strip_paints_the_frames_witho
     upload_files(page, media / "clip.mp4")
     chooser = page.get_by_test_id("stSelectbox").filter(has_text="Person")
     wait_visible(chooser, app, "The person selector")
+    expect(page.get_by_test_id("stProgress")).to_have_count(0, timeout=60_000)  # the review copy made: no more reruns
     wait_for_app_idle(page)
     expect(page.get_by_test_id("stDownloadButton").filter(has_text="TRC person 2")).to_have_count(1)
 
-    chooser.click()
-    page.get_by_role("option", name=re.compile(r"^person 2 ")).click()
+    choose_option(page, chooser, re.compile(r"^person 2 "))
     wait_for_app_idle(page)
     expect(chooser.get_by_role("combobox")).to_have_value(re.compile(r"^person 2 \("))
     # The strip (the third chart) draws its cells as images; wait for Plotly to finish drawing it after the change.
@@ -541,8 +542,7 @@ def test_jumping_jacks_from_the_url_are_counted_shaded_and_charted_then_found_fr
 
     # `auto`: the same poses, the exercise found from the motion, and no progress bar at any moment (no new analysis).
     page.evaluate(WATCH_FOR_PROGRESS)
-    picker.click()
-    page.get_by_role("option", name="Find it from the motion", exact=True).click()
+    choose_option(page, picker, "Find it from the motion")
     found = page.get_by_text(re.compile(r"Found from the motion: Jumping jack, \d{1,3}% sure"))
     wait_visible(found, app, "The exercise found from the motion", 60_000)
     wait_for_app_idle(page)

@@ -18,7 +18,7 @@ from dataclasses import replace
 import numpy as np
 
 from analysis.engine import FramePose, PoseEngine, PoseSettings
-from analysis.people import PeopleFinder, same_people, video_engine
+from analysis.people import PeopleFinder, people_in_view, same_people, video_engine
 from analysis.result import ClipOptions
 from analysis.series import SeriesBuilder
 from analysis.stream import (
@@ -55,7 +55,7 @@ WORKERS = 2
 HAND_OVER_FRAMES = 3
 # A worker looking for a chunk to start afresh on looks at most this many free chunks' first frames for one that
 # shows no more people than asked for (each look: a frame decoded and a landmarker's run, about 0.1 s).
-LOOKS = 2
+LOOKS = 4
 # A hand-over that catches up with the span it hands over to looks for its next frame this often.
 FOLLOW_POLL_S = 0.005
 
@@ -89,9 +89,11 @@ class Chunks:
             return span
 
     def take_free(self, crowded: Callable[[float], bool]) -> Span | None:
-        """A new span on a free chunk, None when none is free. The chunk is the middle one of the longest stretch of
-        free chunks (the span before the stretch carries on into it from the left meanwhile, so each gets half), or
-        of the LOOKS nearest it the first that is not crowded(its start)."""
+        """A new span on a free chunk: of the LOOKS chunks nearest the middle of the longest stretch of free chunks
+        (the span before the stretch carries on into it from the left meanwhile, so each gets half), the first that
+        is not crowded(its start). None when none is: the free chunks are left to the spans that carry on into
+        them, as one pass would (a landmarker started afresh where someone else is in view may follow them
+        instead, and its frames are then done again in the hand-over)."""
         with self._lock:
             free = [chunk for chunk in range(self._last + 1) if self._spans[chunk] is None]
         if not free:
@@ -105,7 +107,7 @@ class Chunks:
                 self._crowded[chunk] = crowded(self.starts[chunk])
             if not self._crowded[chunk] and (span := self.take(chunk)):
                 return span
-        return next(filter(None, map(self.take, nearest)), None) or self.take_free(crowded)
+        return None
 
     def next_start(self, span: Span) -> float | None:
         """When the chunk after the span's last one starts; None after the last chunk."""
@@ -163,9 +165,9 @@ def chunks_for(path: PathLike, info: VideoInfo, options: ClipOptions, expected: 
 
 
 class _Crowd:
-    """Whether the video's frame at a time shows more people than asked for: a landmarker in IMAGE mode asked for one
-    more, made when first needed (close() releases it). A frame that cannot be read or analysed counts as not crowded:
-    the span that starts there finds out for itself."""
+    """Whether the video's frame at a time shows more people than asked for (analysis.people.people_in_view, with a
+    landmarker made when first needed; close() releases it). A frame that cannot be read or analysed counts as not
+    crowded: the span that starts there finds out for itself."""
 
     def __init__(self, path: PathLike, options: ClipOptions, settings: PoseSettings) -> None:
         self._path, self._max_side, self._settings = path, options.analysis_max_side, settings
@@ -178,8 +180,9 @@ class _Crowd:
             if frame is None:
                 return False
             if self._engine is None:
-                self._engine = PoseEngine(replace(self._settings, max_people=self._settings.max_people + 1))
-            return self._engine.detect(frame[2]).people > self._settings.max_people
+                self._engine = PoseEngine(replace(self._settings, max_people=1))
+            most = self._settings.max_people
+            return people_in_view(self._engine, frame[2], most + 1) > most
         except Exception:  # noqa: BLE001 - a look to choose where to start, not an analysis
             return False
 

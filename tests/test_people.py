@@ -6,16 +6,18 @@ Pose2Sim's multi-person demo (a man and a woman side by side, partly overlapping
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from analysis.engine import PoseSettings
-from analysis.people import PeopleFinder, video_engine
-from analysis.result import ClipResult
+from analysis.engine import PoseEngine, PoseSettings
+from analysis.people import PeopleFinder, people_in_view, video_engine
+from analysis.result import ClipOptions, ClipResult
 from analysis.video import analyse_video
+from analysis.video_io import read_frames
 
 TWO = PoseSettings(max_people=2)
 
@@ -70,3 +72,19 @@ def test_one_person_asked_for_keeps_mediapipes_own_tracking() -> None:
         assert not isinstance(engine, PeopleFinder)
     with video_engine(TWO) as engine:
         assert isinstance(engine, PeopleFinder) and engine.settings == TWO
+
+
+def first_frame(path: Path) -> np.ndarray:
+    """The video's first frame, at the size the analysis sees it."""
+    with contextlib.closing(read_frames(path, max_side=ClipOptions().analysis_max_side)) as frames:
+        return next(frames)[2]
+
+
+def test_people_in_view_are_counted_with_those_found_painted_out(media: Path) -> None:
+    """Where sharing a video's chunks may start a landmarker afresh (analysis.sharing): a frame of Pose2Sim's camera 1
+    shows two people side by side, jacks5.mp4's one."""
+    with PoseEngine(PoseSettings()) as engine:
+        side_by_side = first_frame(multi_person_demo("cam01"))
+        assert people_in_view(engine, side_by_side, 3) == 2
+        assert people_in_view(engine, side_by_side, 1) == 1  # no more than asked for
+        assert people_in_view(engine, first_frame(media / "jacks5.mp4"), 3) == 1

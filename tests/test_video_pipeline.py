@@ -421,7 +421,9 @@ def test_chunks_are_started_afresh_in_the_middle_of_the_free_ones_where_no_one_e
     assert chunks.carry_on(second) is None and second.chunk == 3
     third = chunks.take_free(crowded)
     assert third.start_s == 4.0 and looked == [3.0, 2.0, 5.0, 4.0]  # free: 4-5, whose middle, 5, is crowded
-    assert chunks.take_free(crowded).start_s == 5.0  # all free ones crowded: the middle one
+    # The one free chunk, 5, is crowded: none is started afresh there; it is left to the span that carries on into it.
+    assert chunks.take_free(crowded) is None and looked == [3.0, 2.0, 5.0, 4.0]  # and it is not looked at again
+    assert chunks.carry_on(third) is None and third.chunk == 5
     chunks.end_at(second)  # the video broke off in chunk 3: nothing after it is analysed
     assert chunks.take_free(crowded) is None and chunks.carry_on(second) is second
     assert chunks.spans()[:3] == [first, second, third]

@@ -54,7 +54,8 @@ WORKERS = 2
 # before the next span's poses are taken (_hand_over).
 HAND_OVER_FRAMES = 3
 # A worker looking for a chunk to start afresh on looks at most this many free chunks' first frames for one that
-# shows no more people than asked for (each look: a frame decoded and a landmarker's run, about 0.1 s).
+# shows no more people than asked for (each look: a frame decoded and a landmarker's run per person found, about
+# 0.2 s with two).
 LOOKS = 4
 # A hand-over that catches up with the span it hands over to looks for its next frame this often.
 FOLLOW_POLL_S = 0.005
@@ -64,10 +65,10 @@ class Chunks:
     """The chunks a video is cut into, at keyframes, and which span has each. Workers share them as they go: each
     starts a landmarker afresh on a free chunk, in the middle of the free ones, and carries it on into the next
     chunks while they are free; on reaching one another span has, it hands over to that span (_hand_over) and starts
-    afresh on another free chunk. Of the chunks near the middle it prefers one whose first frame shows no more people
-    than asked for: there a landmarker started afresh picks up the people a carried-on one follows, so the hand-over
-    is short. Where someone walks past, one started afresh may pick them up instead, and the hand-over lasts until
-    they leave; that chunk is best left to a landmarker that carries on into it.
+    afresh on another free chunk. Of the chunks near the middle it starts only on one whose first frame shows no more
+    people than asked for: there a landmarker started afresh picks up the people a carried-on one follows, so the
+    hand-over is short. Where someone walks past, one started afresh may pick them up instead, and the hand-over
+    lasts until they leave; that chunk is left to a landmarker that carries on into it.
 
     Why not two fixed halves: the second landmarker can then start only at the middle, even where someone walks
     past there, and a worker whose part is done waits for the other instead of taking over chunks still free.
